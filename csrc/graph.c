@@ -1,0 +1,600 @@
+/* graph.c — the native layer graph: validation, memory planning, the forward loop and the
+ * backward loop from any set of seeded nodes to any set of requested nodes.
+ *
+ * The graph is a node array in topological order (every input index is smaller than the node's
+ * own), dispatched by one switch per direction. A tape is one forward run: it resolves every
+ * node's shape from the fed input shapes, keeps every node's value in one activation arena, and
+ * lends a mirror gradient arena (same offsets) to backward. Backward visits only nodes that lie
+ * on a path from a requested node to a seeded node, zeroes just those gradients, and lets the
+ * kernels accumulate. It never computes weight gradients.
+ * What this file does not do: any arithmetic of its own (kernels do), anything Python.
+ */
+#include "pyvis.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const op_names[PV_OP_COUNT] = {
+    "Input", "Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D", "Reshape", "Activation", "Add", "Concatenate",
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* graph construction and validation                                                         */
+
+pv_graph *pv_graph_new(int n_nodes)
+{
+    pv_graph *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->n = n_nodes;
+    g->nodes = calloc(n_nodes > 0 ? (size_t)n_nodes : 1, sizeof *g->nodes);
+    g->input_nodes = calloc(n_nodes > 0 ? (size_t)n_nodes : 1, sizeof *g->input_nodes);
+    if (!g->nodes || !g->input_nodes) { pv_graph_free(g); return NULL; }
+    return g;
+}
+
+void pv_graph_free(pv_graph *g)
+{
+    if (!g) return;
+    if (g->nodes)
+        for (int i = 0; i < g->n; i++) free(g->nodes[i].in);
+    free(g->nodes);
+    free(g->input_nodes);
+    free(g);
+}
+
+static pv_status check_arity(const pv_node *nd, int i, int n_in, int n_ip, int w_min, int w_max,
+                             pv_error *err)
+{
+    const char *name = op_names[nd->op];
+    if (n_in >= 0 && nd->n_in != n_in)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected %d input(s), got %d", i, name, n_in, nd->n_in);
+    if (nd->n_ip < n_ip)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected %d integer parameters, got %d", i, name, n_ip, nd->n_ip);
+    if (nd->n_w < w_min || nd->n_w > w_max)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected %d to %d weight arrays, got %d", i, name, w_min, w_max, nd->n_w);
+    return PV_OK;
+}
+
+static pv_status check_act(pv_node *nd, int i, long code, int fused, pv_error *err)
+{
+    if (code < 0 || code >= PV_ACT_COUNT)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): unknown activation code %ld", i, op_names[nd->op], code);
+    if (fused && code != PV_ACT_LINEAR && code != PV_ACT_RELU)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): only linear or relu can be fused, got activation code %ld "
+                       "(lower it to its own Activation node)", i, op_names[nd->op], code);
+    nd->act.act = (pv_act)code;
+    nd->act.flag = fused ? 0 : (int)nd->ip[1];
+    nd->act.a = (float)nd->fp[0];
+    nd->act.b = (float)nd->fp[1];
+    nd->act.c = (float)nd->fp[2];
+    return PV_OK;
+}
+
+static pv_status check_node(pv_graph *g, int i, pv_error *err)
+{
+    pv_node *nd = &g->nodes[i];
+    if ((int)nd->op < 0 || nd->op >= PV_OP_COUNT)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d: unknown op code %d", i, (int)nd->op);
+    for (int k = 0; k < nd->n_in; k++)
+        if (nd->in[k] < 0 || nd->in[k] >= i)
+            return PV_FAIL(err, PV_ERR_VALUE,
+                           "node %d (%s): input %d refers to node %d, but inputs must be earlier nodes "
+                           "(0..%d); the graph has a cycle or a dangling input", i, op_names[nd->op], k, nd->in[k], i - 1);
+    if (nd->n_in > PV_MAX_MERGE)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): %d inputs, at most %d supported", i, op_names[nd->op], nd->n_in, PV_MAX_MERGE);
+    pv_status st = PV_OK;
+    switch (nd->op) {
+    case PV_OP_INPUT:
+        if ((st = check_arity(nd, i, 0, 1, 0, 0, err))) return st;
+        if (nd->n_ip > PV_MAX_RANK)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Input): rank %d exceeds the maximum %d", i, nd->n_ip, PV_MAX_RANK);
+        for (int k = 0; k < nd->n_ip; k++)
+            if (nd->ip[k] == 0 || nd->ip[k] < -1)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Input): dimension %d is %ld; expected >= 1 or -1 (any)", i, k, nd->ip[k]);
+        g->input_nodes[g->n_inputs++] = i;
+        return PV_OK;
+    case PV_OP_CONV2D:
+        if ((st = check_arity(nd, i, 1, 8, 1, 2, err))) return st;
+        for (int k = 0; k < 6; k++)
+            if (nd->ip[k] < 1)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel, strides and dilation must be >= 1, got %ld at position %d", i, nd->ip[k], k);
+        if (nd->wshape[0].rank != 4 || nd->wshape[0].d[0] != (size_t)nd->ip[0] || nd->wshape[0].d[1] != (size_t)nd->ip[1])
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel must have shape (%ld, %ld, C, OC)", i, nd->ip[0], nd->ip[1]);
+        if (nd->n_w == 2 && (nd->wshape[1].rank != 1 || nd->wshape[1].d[0] != nd->wshape[0].d[3]))
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): bias must have shape (%zu,)", i, nd->wshape[0].d[3]);
+        if (nd->ip[6] != PV_PAD_VALID && nd->ip[6] != PV_PAD_SAME)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): padding code %ld, expected 0 (valid) or 1 (same)", i, nd->ip[6]);
+        return check_act(nd, i, nd->ip[7], 1, err);
+    case PV_OP_DENSE:
+        if ((st = check_arity(nd, i, 1, 1, 1, 2, err))) return st;
+        if (nd->wshape[0].rank != 2)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): kernel must be 2-D (IN, OUT), got rank %d", i, nd->wshape[0].rank);
+        if (nd->n_w == 2 && (nd->wshape[1].rank != 1 || nd->wshape[1].d[0] != nd->wshape[0].d[1]))
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): bias must have shape (%zu,)", i, nd->wshape[0].d[1]);
+        return check_act(nd, i, nd->ip[0], 1, err);
+    case PV_OP_MAXPOOL2D:
+    case PV_OP_AVGPOOL2D:
+        if ((st = check_arity(nd, i, 1, 5, 0, 0, err))) return st;
+        for (int k = 0; k < 4; k++)
+            if (nd->ip[k] < 1)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): pool size and strides must be >= 1, got %ld", i, op_names[nd->op], nd->ip[k]);
+        if (nd->ip[4] != PV_PAD_VALID && nd->ip[4] != PV_PAD_SAME)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): padding code %ld, expected 0 or 1", i, op_names[nd->op], nd->ip[4]);
+        return PV_OK;
+    case PV_OP_GLOBAL_AVGPOOL2D:
+    case PV_OP_GLOBAL_MAXPOOL2D:
+        return check_arity(nd, i, 1, 1, 0, 0, err);
+    case PV_OP_RESHAPE: {
+        if ((st = check_arity(nd, i, 1, 1, 0, 0, err))) return st;
+        if (nd->n_ip > PV_MAX_RANK)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): rank %d exceeds the maximum %d", i, nd->n_ip, PV_MAX_RANK);
+        int unknown = 0;
+        for (int k = 0; k < nd->n_ip; k++) {
+            if (nd->ip[k] == -1) unknown++;
+            else if (nd->ip[k] < 1)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): target dimension %ld; expected >= 1 or one -1", i, nd->ip[k]);
+        }
+        if (unknown > 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): at most one target dimension may be -1", i);
+        return PV_OK;
+    }
+    case PV_OP_ACTIVATION:
+        if ((st = check_arity(nd, i, 1, 2, 0, 0, err))) return st;
+        return check_act(nd, i, nd->ip[0], 0, err);
+    case PV_OP_ADD:
+        if (nd->n_in < 2)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Add): expected at least 2 inputs, got %d", i, nd->n_in);
+        return check_arity(nd, i, -1, 0, 0, 0, err);
+    case PV_OP_CONCAT:
+        if (nd->n_in < 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): expected at least 1 input", i);
+        if ((st = check_arity(nd, i, -1, 1, 0, 0, err))) return st;
+        if (nd->ip[0] < 0)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): axis %ld must be a non-negative per-sample axis", i, nd->ip[0]);
+        return PV_OK;
+    default:
+        return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no checker", i, (int)nd->op);
+    }
+}
+
+pv_status pv_graph_check(pv_graph *g, pv_error *err)
+{
+    g->n_inputs = 0;
+    if (g->n < 1) return PV_FAIL(err, PV_ERR_VALUE, "a graph needs at least one node");
+    for (int i = 0; i < g->n; i++) {
+        pv_status st = check_node(g, i, err);
+        if (st) return st;
+    }
+    if (g->n_inputs == 0) return PV_FAIL(err, PV_ERR_VALUE, "the graph has no Input node");
+    return PV_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* planning: shapes, offsets, arenas                                                         */
+
+pv_tape *pv_tape_new(const pv_graph *g)
+{
+    pv_tape *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->g = g;
+    size_t n = (size_t)g->n;
+    t->shape = calloc(n, sizeof *t->shape);
+    t->size = calloc(n, sizeof *t->size);
+    t->offset = calloc(n, sizeof *t->offset);
+    t->active = calloc(n, 1);
+    if (!t->shape || !t->size || !t->offset || !t->active) { pv_tape_free(t); return NULL; }
+    return t;
+}
+
+void pv_tape_free(pv_tape *t)
+{
+    if (!t) return;
+    free(t->shape); free(t->size); free(t->offset); free(t->active);
+    free(t->acts); free(t->grads); free(t->work);
+    free(t);
+}
+
+static size_t physical_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return SIZE_MAX;
+    size_t total;
+    if (pv_mul_size((size_t)pages, (size_t)page, &total)) return SIZE_MAX;
+    return total;
+}
+
+/* Allocate `floats` floats, refusing (before touching memory) anything beyond physical memory:
+ * Linux overcommits, so a huge malloc would "succeed" and the process die later. */
+static pv_status alloc_floats(float **out, size_t floats, const char *what, size_t N, pv_error *err)
+{
+    size_t bytes;
+    if (pv_mul_size(floats, sizeof(float), &bytes) || bytes > physical_memory_bytes())
+        return PV_FAIL(err, PV_ERR_NOMEM, "the %s for batch size %zu needs %zu floats (%.3g GB), more than this "
+                       "machine's memory; use a smaller batch", what, N, floats, (double)floats * 4.0 / 1e9);
+    *out = malloc(bytes ? bytes : sizeof(float));
+    if (!*out)
+        return PV_FAIL(err, PV_ERR_NOMEM, "could not allocate %.3g GB for the %s (batch size %zu)",
+                       (double)bytes / 1e9, what, N);
+    return PV_OK;
+}
+
+static pv_status shape_count(const pv_shape *s, size_t *count, int node, pv_error *err)
+{
+    size_t c = 1;
+    for (int k = 0; k < s->rank; k++)
+        if (pv_mul_size(c, s->d[k], &c))
+            return PV_FAIL(err, PV_ERR_NOMEM, "node %d: element count of its output overflows size_t", node);
+    *count = c;
+    return PV_OK;
+}
+
+static pv_status window_of(const pv_tape *t, int i, pv_window *win, pv_error *err)
+{
+    const pv_node *nd = &t->g->nodes[i];
+    const pv_shape *in = &t->shape[nd->in[0]];
+    if (in->rank != 3)
+        return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected a 3-D (H, W, C) input per sample, got rank %d",
+                       i, op_names[nd->op], in->rank);
+    if (nd->op == PV_OP_CONV2D) {
+        if (nd->wshape[0].d[2] != in->d[2])
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel expects %zu input channels, input has %zu",
+                           i, nd->wshape[0].d[2], in->d[2]);
+        return pv_window_resolve(win, in->d[0], in->d[1], in->d[2], nd->wshape[0].d[3],
+                                 (size_t)nd->ip[0], (size_t)nd->ip[1], (size_t)nd->ip[2], (size_t)nd->ip[3],
+                                 (size_t)nd->ip[4], (size_t)nd->ip[5], (int)nd->ip[6], err);
+    }
+    return pv_window_resolve(win, in->d[0], in->d[1], in->d[2], in->d[2], (size_t)nd->ip[0], (size_t)nd->ip[1],
+                             (size_t)nd->ip[2], (size_t)nd->ip[3], 1, 1, (int)nd->ip[4], err);
+}
+
+static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *work, int threads, pv_error *err)
+{
+    const pv_node *nd = &t->g->nodes[i];
+    pv_shape *out = &t->shape[i];
+    const pv_shape *in = nd->n_in ? &t->shape[nd->in[0]] : NULL;
+    pv_window win;
+    pv_status st;
+    switch (nd->op) {
+    case PV_OP_INPUT:
+        if (fed->rank != nd->n_ip)
+            return PV_FAIL(err, PV_ERR_VALUE, "input node %d: expected %d dimensions per sample, got %d", i, nd->n_ip, fed->rank);
+        for (int k = 0; k < fed->rank; k++)
+            if (nd->ip[k] != -1 && (size_t)nd->ip[k] != fed->d[k])
+                return PV_FAIL(err, PV_ERR_VALUE, "input node %d: per-sample dimension %d is %zu, expected %ld", i, k, fed->d[k], nd->ip[k]);
+        *out = *fed;
+        return PV_OK;
+    case PV_OP_CONV2D:
+    case PV_OP_MAXPOOL2D:
+    case PV_OP_AVGPOOL2D:
+        if ((st = window_of(t, i, &win, err))) return st;
+        out->rank = 3; out->d[0] = win.OH; out->d[1] = win.OW; out->d[2] = win.OC;
+        if (nd->op == PV_OP_CONV2D) {
+            size_t w = conv2d_work_floats(&win, t->N, threads);
+            if (w > *work) *work = w;
+        }
+        return PV_OK;
+    case PV_OP_DENSE:
+        if (in->rank < 1 || in->d[in->rank - 1] != nd->wshape[0].d[0])
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): kernel expects a last axis of %zu, input has %zu",
+                           i, nd->wshape[0].d[0], in->rank ? in->d[in->rank - 1] : 0);
+        *out = *in;
+        out->d[out->rank - 1] = nd->wshape[0].d[1];
+        return PV_OK;
+    case PV_OP_GLOBAL_AVGPOOL2D:
+    case PV_OP_GLOBAL_MAXPOOL2D:
+        if (in->rank != 3)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected a 3-D (H, W, C) input per sample, got rank %d",
+                           i, op_names[nd->op], in->rank);
+        if (nd->ip[0]) { out->rank = 3; out->d[0] = 1; out->d[1] = 1; out->d[2] = in->d[2]; }
+        else { out->rank = 1; out->d[0] = in->d[2]; }
+        return PV_OK;
+    case PV_OP_RESHAPE: {
+        size_t total = 0, known = 1;
+        if ((st = shape_count(in, &total, i, err))) return st;
+        int unknown = -1;
+        out->rank = nd->n_ip;
+        for (int k = 0; k < nd->n_ip; k++) {
+            if (nd->ip[k] == -1) { unknown = k; continue; }
+            out->d[k] = (size_t)nd->ip[k];
+            if (pv_mul_size(known, out->d[k], &known))
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): target shape overflows", i);
+        }
+        if (unknown >= 0) {
+            if (known == 0 || total % known)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): cannot reshape %zu elements per sample with the given target", i, total);
+            out->d[unknown] = total / known;
+            known = total;
+        }
+        if (known != total)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Reshape): target has %zu elements per sample, input has %zu", i, known, total);
+        return PV_OK;
+    }
+    case PV_OP_ACTIVATION:
+        *out = *in;
+        if (nd->act.act == PV_ACT_SOFTMAX && in->rank < 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Activation): softmax needs at least one axis", i);
+        return PV_OK;
+    case PV_OP_ADD:
+        for (int k = 1; k < nd->n_in; k++) {
+            const pv_shape *o = &t->shape[nd->in[k]];
+            if (o->rank != in->rank || memcmp(o->d, in->d, (size_t)in->rank * sizeof(size_t)))
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Add): input %d has a different shape from input 0", i, k);
+        }
+        *out = *in;
+        return PV_OK;
+    case PV_OP_CONCAT: {
+        int axis = (int)nd->ip[0];
+        if (axis >= in->rank)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): axis %d out of range for rank %d", i, axis, in->rank);
+        *out = *in;
+        for (int k = 1; k < nd->n_in; k++) {
+            const pv_shape *o = &t->shape[nd->in[k]];
+            if (o->rank != in->rank)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): input %d has rank %d, input 0 has %d", i, k, o->rank, in->rank);
+            for (int a = 0; a < in->rank; a++)
+                if (a != axis && o->d[a] != in->d[a])
+                    return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): input %d differs on axis %d (%zu vs %zu)", i, k, a, o->d[a], in->d[a]);
+            if (pv_add_size(out->d[axis], o->d[axis], &out->d[axis]))
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): size overflows", i);
+        }
+        return PV_OK;
+    }
+    default:
+        return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no shape rule", i, (int)nd->op);
+    }
+}
+
+pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *err)
+{
+    const pv_graph *g = t->g;
+    int threads = pv_get_num_threads();
+    size_t work = 0, total = 0;  /* floats of the whole activation arena */
+    t->planned = 0;
+    t->N = N;
+    for (int i = 0, k = 0; i < g->n; i++) {
+        const pv_shape *fed = g->nodes[i].op == PV_OP_INPUT ? &input_dims[k++] : NULL;
+        pv_status st = infer_shape(t, i, fed, &work, threads, err);
+        if (st) return st;
+        if ((st = shape_count(&t->shape[i], &t->size[i], i, err))) return st;
+        size_t batch_size;
+        if (pv_mul_size(t->size[i], N, &batch_size) || pv_add_size(total, batch_size, &total))
+            return PV_FAIL(err, PV_ERR_NOMEM, "activations for batch size %zu overflow size_t", N);
+        t->offset[i] = total - batch_size;
+    }
+    if (total != t->acts_len || !t->acts) {
+        free(t->acts); t->acts = NULL; t->acts_len = 0;
+        free(t->grads); t->grads = NULL; t->grads_len = 0;
+        pv_status st = alloc_floats(&t->acts, total, "activations", N, err);
+        if (st) return st;
+        t->acts_len = total;
+    }
+    size_t work_total;
+    if (pv_mul_size(work, (size_t)threads, &work_total))
+        return PV_FAIL(err, PV_ERR_NOMEM, "convolution workspace overflows size_t");
+    if (work_total > t->work_len || !t->work) {
+        free(t->work); t->work = NULL; t->work_len = 0;
+        pv_status st = alloc_floats(&t->work, work_total, "convolution workspace", N, err);
+        if (st) return st;
+        t->work_len = work_total;
+    }
+    t->work_threads = threads;
+    t->planned = 1;
+    return PV_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* forward                                                                                   */
+
+static float *value(const pv_tape *t, int i) { return t->acts + t->offset[i]; }
+static float *grad(const pv_tape *t, int i) { return t->grads + t->offset[i]; }
+
+static pv_status forward_node(pv_tape *t, int i, const float *fed, const pv_work *work, pv_error *err)
+{
+    const pv_node *nd = &t->g->nodes[i];
+    const size_t N = t->N, n = N * t->size[i];
+    float *out = value(t, i);
+    const float *x = nd->n_in ? value(t, nd->in[0]) : NULL;
+    const pv_shape *in = nd->n_in ? &t->shape[nd->in[0]] : NULL;
+    pv_window win;
+    pv_status st;
+    switch (nd->op) {
+    case PV_OP_INPUT:
+        memcpy(out, fed, n * sizeof(float));
+        return PV_OK;
+    case PV_OP_CONV2D:
+        if ((st = window_of(t, i, &win, err))) return st;
+        conv2d_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, &win, N, nd->act.act, work);
+        return PV_OK;
+    case PV_OP_DENSE: {
+        size_t IN = nd->wshape[0].d[0], OUT = nd->wshape[0].d[1];
+        dense_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, n / OUT, IN, OUT, nd->act.act, work->threads);
+        return PV_OK;
+    }
+    case PV_OP_MAXPOOL2D:
+    case PV_OP_AVGPOOL2D:
+        if ((st = window_of(t, i, &win, err))) return st;
+        if (nd->op == PV_OP_MAXPOOL2D) maxpool2d_forward(out, x, &win, N, work->threads);
+        else avgpool2d_forward(out, x, &win, N, work->threads);
+        return PV_OK;
+    case PV_OP_GLOBAL_AVGPOOL2D:
+    case PV_OP_GLOBAL_MAXPOOL2D:
+        global_pool_forward(out, x, N, in->d[0] * in->d[1], in->d[2], nd->op == PV_OP_GLOBAL_MAXPOOL2D);
+        return PV_OK;
+    case PV_OP_RESHAPE:
+        memcpy(out, x, n * sizeof(float));
+        return PV_OK;
+    case PV_OP_ACTIVATION:
+        activation_forward(out, x, n, t->shape[i].rank ? t->shape[i].d[t->shape[i].rank - 1] : 1, &nd->act);
+        return PV_OK;
+    case PV_OP_ADD: {
+        const float *ins[PV_MAX_MERGE];
+        for (int k = 0; k < nd->n_in; k++) ins[k] = value(t, nd->in[k]);
+        add_forward(out, ins, nd->n_in, n);
+        return PV_OK;
+    }
+    case PV_OP_CONCAT: {
+        const float *ins[PV_MAX_MERGE];
+        size_t inner[PV_MAX_MERGE], outer = N;
+        int axis = (int)nd->ip[0];
+        for (int a = 0; a < axis; a++) outer *= t->shape[i].d[a];
+        for (int k = 0; k < nd->n_in; k++) {
+            ins[k] = value(t, nd->in[k]);
+            inner[k] = outer ? N * t->size[nd->in[k]] / outer : 0;
+        }
+        concat_forward(out, ins, inner, nd->n_in, outer, outer ? n / outer : 0);
+        return PV_OK;
+    }
+    default:
+        return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no forward", i, (int)nd->op);
+    }
+}
+
+pv_status pv_forward(pv_tape *t, const float *const *inputs, pv_error *err)
+{
+    if (!t->planned) return PV_FAIL(err, PV_ERR_INTERNAL, "pv_forward before pv_plan");
+    pv_work work = { t->work, t->work_threads ? t->work_len / (size_t)t->work_threads : 0, t->work_threads };
+    for (int i = 0, k = 0; i < t->g->n; i++) {
+        const float *fed = t->g->nodes[i].op == PV_OP_INPUT ? inputs[k++] : NULL;
+        pv_status st = forward_node(t, i, fed, &work, err);
+        if (st) return st;
+    }
+    return PV_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* backward                                                                                  */
+
+static void accumulate(float *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* g is node i's gradient and may be modified in place (nothing reads it afterwards). */
+static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work *work, pv_error *err)
+{
+    const pv_node *nd = &t->g->nodes[i];
+    const size_t N = t->N, n = N * t->size[i];
+    float *g = grad(t, i);
+    const int src = nd->n_in ? nd->in[0] : -1;
+    const int want = src >= 0 && t->active[src];
+    float *dx = want ? grad(t, src) : NULL;
+    const pv_shape *in = src >= 0 ? &t->shape[src] : NULL;
+    pv_window win;
+    pv_status st;
+    switch (nd->op) {
+    case PV_OP_INPUT:
+        return PV_OK;
+    case PV_OP_CONV2D:
+        fused_activation_backward(g, value(t, i), n, nd->act.act, mod);
+        if (!want) return PV_OK;
+        if ((st = window_of(t, i, &win, err))) return st;
+        conv2d_backward_input(dx, g, nd->w[0], &win, N, work);
+        return PV_OK;
+    case PV_OP_DENSE: {
+        fused_activation_backward(g, value(t, i), n, nd->act.act, mod);
+        if (!want) return PV_OK;
+        size_t IN = nd->wshape[0].d[0], OUT = nd->wshape[0].d[1];
+        dense_backward_input(dx, g, nd->w[0], n / OUT, IN, OUT, work->threads);
+        return PV_OK;
+    }
+    case PV_OP_MAXPOOL2D:
+    case PV_OP_AVGPOOL2D:
+        if (!want) return PV_OK;
+        if ((st = window_of(t, i, &win, err))) return st;
+        if (nd->op == PV_OP_MAXPOOL2D) maxpool2d_backward(dx, g, value(t, src), &win, N, work->threads);
+        else avgpool2d_backward(dx, g, &win, N, work->threads);
+        return PV_OK;
+    case PV_OP_GLOBAL_AVGPOOL2D:
+    case PV_OP_GLOBAL_MAXPOOL2D:
+        if (want)
+            global_pool_backward(dx, g, value(t, src), N, in->d[0] * in->d[1], in->d[2],
+                                 nd->op == PV_OP_GLOBAL_MAXPOOL2D);
+        return PV_OK;
+    case PV_OP_RESHAPE:
+        if (want) accumulate(dx, g, n);
+        return PV_OK;
+    case PV_OP_ACTIVATION:
+        if (want)
+            activation_backward(dx, g, value(t, src), value(t, i), n,
+                                t->shape[i].rank ? t->shape[i].d[t->shape[i].rank - 1] : 1, &nd->act, mod);
+        return PV_OK;
+    case PV_OP_ADD:
+        for (int k = 0; k < nd->n_in; k++)
+            if (t->active[nd->in[k]]) accumulate(grad(t, nd->in[k]), g, n);
+        return PV_OK;
+    case PV_OP_CONCAT: {
+        float *dins[PV_MAX_MERGE];
+        size_t inner[PV_MAX_MERGE], outer = N;
+        int axis = (int)nd->ip[0];
+        for (int a = 0; a < axis; a++) outer *= t->shape[i].d[a];
+        for (int k = 0; k < nd->n_in; k++) {
+            dins[k] = t->active[nd->in[k]] ? grad(t, nd->in[k]) : NULL;
+            inner[k] = outer ? N * t->size[nd->in[k]] / outer : 0;
+        }
+        concat_backward(dins, g, inner, nd->n_in, outer, outer ? n / outer : 0);
+        return PV_OK;
+    }
+    default:
+        return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no backward", i, (int)nd->op);
+    }
+}
+
+/* active[i] = node i lies on a path from a requested (wrt) node to a seeded node. */
+static void mark_active(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *wrt, int n_wrt)
+{
+    const pv_graph *g = t->g;
+    unsigned char *from_wrt = t->active;
+    memset(from_wrt, 0, (size_t)g->n);
+    for (int k = 0; k < n_wrt; k++) from_wrt[wrt[k]] = 1;
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].n_in && !from_wrt[i]; k++)
+            if (from_wrt[g->nodes[i].in[k]]) from_wrt[i] = 1;
+    /* bit 1: reaches a seed. Walk in reverse, pushing "reaches a seed" to the inputs. */
+    for (int k = 0; k < n_seeds; k++) from_wrt[seeds[k].node] |= 2;
+    for (int i = g->n - 1; i >= 0; i--)
+        if (from_wrt[i] & 2)
+            for (int k = 0; k < g->nodes[i].n_in; k++) from_wrt[g->nodes[i].in[k]] |= 2;
+    for (int i = 0; i < g->n; i++) t->active[i] = from_wrt[i] == 3;
+}
+
+pv_status pv_backward(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *wrt, int n_wrt,
+                      float *const *outs, pv_modifier mod, pv_error *err)
+{
+    const pv_graph *g = t->g;
+    if (!t->planned) return PV_FAIL(err, PV_ERR_INTERNAL, "pv_backward before a forward run");
+    if ((int)mod < PV_MOD_NONE || mod > PV_MOD_RECTIFIED)
+        return PV_FAIL(err, PV_ERR_VALUE, "modifier code %d, expected 0 (none), 1 (guided) or 2 (rectified)", (int)mod);
+    for (int k = 0; k < n_seeds; k++)
+        if (seeds[k].node < 0 || seeds[k].node >= g->n)
+            return PV_FAIL(err, PV_ERR_INDEX, "seed %d names node %d; the graph has nodes 0..%d", k, seeds[k].node, g->n - 1);
+    for (int k = 0; k < n_wrt; k++)
+        if (wrt[k] < 0 || wrt[k] >= g->n)
+            return PV_FAIL(err, PV_ERR_INDEX, "wrt entry %d names node %d; the graph has nodes 0..%d", k, wrt[k], g->n - 1);
+    if (!t->grads) {
+        pv_status st = alloc_floats(&t->grads, t->acts_len, "gradients", t->N, err);
+        if (st) return st;
+        t->grads_len = t->acts_len;
+    }
+    for (int k = 0; k < n_wrt; k++) memset(outs[k], 0, t->N * t->size[wrt[k]] * sizeof(float));
+    mark_active(t, seeds, n_seeds, wrt, n_wrt);
+    for (int i = 0; i < g->n; i++)
+        if (t->active[i]) memset(grad(t, i), 0, t->N * t->size[i] * sizeof(float));
+    for (int k = 0; k < n_seeds; k++)
+        if (t->active[seeds[k].node])
+            accumulate(grad(t, seeds[k].node), seeds[k].grad, t->N * t->size[seeds[k].node]);
+
+    pv_work work = { t->work, t->work_threads ? t->work_len / (size_t)t->work_threads : 0, t->work_threads };
+    for (int i = g->n - 1; i >= 0; i--) {
+        if (!t->active[i]) continue;
+        /* every consumer has run, so node i's gradient is complete: hand it out before the
+         * node's own backward rewrites it in place */
+        for (int k = 0; k < n_wrt; k++)
+            if (wrt[k] == i) memcpy(outs[k], grad(t, i), t->N * t->size[i] * sizeof(float));
+        pv_status st = backward_node(t, i, mod, &work, err);
+        if (st) return st;
+    }
+    return PV_OK;
+}

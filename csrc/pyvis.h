@@ -1,0 +1,230 @@
+/* pyvis.h — the one internal header of the native core.
+ *
+ * What lives here: the dimension letters, the op / activation / modifier enums, the node and
+ * graph structs, the status codes and every kernel prototype. Nothing here knows about Python;
+ * module.c is the only file that includes Python.h.
+ *
+ * Dimension letters (used in every shape comment):
+ *   N  batch            H, W   input height / width     C   input channels
+ *   OH, OW  output height / width    OC  output channels    KH, KW  kernel height / width
+ *   P  number of output pixels in a chunk (rows of an im2col matrix)
+ * Activations are NHWC float32, C-contiguous. Kernels keep Keras's layouts: Conv2D kernel is
+ * (KH, KW, C, OC), Dense kernel is (IN, OUT). Gradients carry a `d` prefix and backward kernels
+ * ACCUMULATE (+=) into their input gradient, so fan-out needs no special case.
+ *
+ * Usage sketch (what module.c does):
+ *   pv_graph *g = pv_graph_new(n_nodes, &err);  ... fill g->nodes[i] ...;  pv_graph_check(g, &err);
+ *   pv_tape *t = pv_tape_new(g);
+ *   pv_forward(t, batch, inputs, input_dims, &err);         // keeps every node's value
+ *   pv_backward(t, seeds, n_seeds, wrt, n_wrt, outs, PV_MOD_GUIDED, &err);
+ */
+#ifndef PYVIS_H
+#define PYVIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* status codes and error messages                                                           */
+
+typedef enum {
+    PV_OK = 0,
+    PV_ERR_VALUE = 1,    /* bad shapes, bad parameters            -> ValueError  */
+    PV_ERR_TYPE = 2,     /* wrong kind of argument                -> TypeError   */
+    PV_ERR_NOMEM = 3,    /* allocation failed or would be absurd  -> MemoryError */
+    PV_ERR_INDEX = 4,    /* node index out of range               -> IndexError  */
+    PV_ERR_INTERNAL = 5  /* a bug in pyvis                        -> RuntimeError */
+} pv_status;
+
+typedef struct {
+    pv_status code;
+    char msg[512];       /* "file.c:123: message" */
+} pv_error;
+
+pv_status pv_fail(pv_error *err, pv_status code, const char *file, int line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+#define PV_FAIL(err, code, ...) pv_fail((err), (code), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Overflow-checked size arithmetic: return 0 on success, 1 on overflow. */
+int pv_mul_size(size_t a, size_t b, size_t *out);
+int pv_add_size(size_t a, size_t b, size_t *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* enums shared with Python (module.c exports them as _core.OP_*, ACT_*, MOD_*)              */
+
+typedef enum {
+    PV_OP_INPUT = 0,
+    PV_OP_CONV2D,
+    PV_OP_DENSE,
+    PV_OP_MAXPOOL2D,
+    PV_OP_AVGPOOL2D,
+    PV_OP_GLOBAL_AVGPOOL2D,
+    PV_OP_GLOBAL_MAXPOOL2D,
+    PV_OP_RESHAPE,
+    PV_OP_ACTIVATION,
+    PV_OP_ADD,
+    PV_OP_CONCAT,
+    PV_OP_COUNT
+} pv_op;
+
+typedef enum {
+    PV_ACT_LINEAR = 0,
+    PV_ACT_RELU,
+    PV_ACT_SOFTMAX,
+    PV_ACT_SIGMOID,
+    PV_ACT_TANH,
+    PV_ACT_ELU,
+    PV_ACT_SELU,
+    PV_ACT_SOFTPLUS,
+    PV_ACT_SOFTSIGN,
+    PV_ACT_SWISH,
+    PV_ACT_GELU,
+    PV_ACT_HARD_SIGMOID,
+    PV_ACT_EXPONENTIAL,
+    PV_ACT_RELU6,
+    PV_ACT_LEAKY_RELU,
+    PV_ACT_RELU_GENERAL,
+    PV_ACT_COUNT
+} pv_act;
+
+typedef enum { PV_MOD_NONE = 0, PV_MOD_GUIDED = 1, PV_MOD_RECTIFIED = 2 } pv_modifier;
+
+enum { PV_PAD_VALID = 0, PV_PAD_SAME = 1 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* per-op parameters                                                                         */
+
+#define PV_MAX_RANK 8
+#define PV_MAX_IPARAMS 16
+#define PV_MAX_WEIGHTS 4
+#define PV_MAX_MERGE 64          /* inputs of one Add / Concatenate */
+
+typedef struct { int rank; size_t d[PV_MAX_RANK]; } pv_shape;   /* per-sample dims */
+
+typedef struct {            /* resolved window geometry of a conv or pool, one spatial axis each */
+    size_t H, W, C;         /* input */
+    size_t OH, OW, OC;      /* output */
+    size_t KH, KW, SH, SW, DH, DW;
+    size_t pad_top, pad_left;
+} pv_window;
+
+typedef struct {            /* activation with its parameters (see _core.ACT_* docs in module.c) */
+    pv_act act;
+    int flag;               /* GELU: 1 = tanh approximation */
+    float a, b, c;          /* ELU alpha | LEAKY slope | HARD_SIGMOID slope, offset | RELU_GENERAL max, slope, threshold */
+} pv_actparams;
+
+typedef struct {
+    pv_op op;
+    int n_in;
+    int *in;                          /* indices of earlier nodes */
+    int n_ip;
+    long ip[PV_MAX_IPARAMS];          /* integer params as given by Python */
+    double fp[4];
+    int n_w;
+    const float *w[PV_MAX_WEIGHTS];   /* borrowed: module.c keeps the arrays alive */
+    pv_shape wshape[PV_MAX_WEIGHTS];
+    /* filled by pv_graph_check */
+    pv_actparams act;                 /* fused (conv/dense: LINEAR or RELU) or the activation node's */
+} pv_node;
+
+typedef struct {
+    int n;
+    pv_node *nodes;
+    int n_inputs;
+    int *input_nodes;                 /* OP_INPUT nodes in node order */
+} pv_graph;
+
+/* One forward run: resolved shapes, the activation arena, the gradient arena, workspaces. */
+typedef struct {
+    const pv_graph *g;
+    size_t N;
+    pv_shape *shape;                  /* [g->n] per-sample output shapes */
+    size_t *size;                     /* [g->n] per-sample element counts */
+    size_t *offset;                   /* [g->n] offsets into acts/grads (whole batch) */
+    float *acts;  size_t acts_len;
+    float *grads; size_t grads_len;   /* allocated on first backward */
+    float *work;  size_t work_len;    /* per-thread scratch, work_len floats per thread */
+    int work_threads;
+    unsigned char *active;            /* [g->n] scratch for backward */
+    int planned;
+} pv_tape;
+
+typedef struct { int node; const float *grad; } pv_seed;   /* grad: (N, *shape[node]) */
+
+/* ---------------------------------------------------------------------------------------- */
+/* graph.c                                                                                    */
+
+pv_graph *pv_graph_new(int n_nodes);
+void pv_graph_free(pv_graph *g);
+pv_status pv_graph_check(pv_graph *g, pv_error *err);     /* validate topology and params once */
+
+pv_tape *pv_tape_new(const pv_graph *g);
+void pv_tape_free(pv_tape *t);
+/* inputs[i] is (N, *dims[i]) for the i-th OP_INPUT node. */
+pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *err);
+pv_status pv_forward(pv_tape *t, const float *const *inputs, pv_error *err);
+/* outs[k] receives d(sum of seeds . values)/d(value of node wrt[k]), shape (N, *shape[wrt[k]]). */
+pv_status pv_backward(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *wrt, int n_wrt,
+                      float *const *outs, pv_modifier mod, pv_error *err);
+
+/* ---------------------------------------------------------------------------------------- */
+/* kernels (one file per family)                                                              */
+
+/* Per-thread scratch handed to kernels: thread t owns buf[t*per_thread, (t+1)*per_thread). */
+typedef struct { float *buf; size_t per_thread; int threads; } pv_work;
+
+/* conv2d.c */
+pv_status pv_window_resolve(pv_window *win, size_t H, size_t W, size_t C, size_t OC,
+                            size_t KH, size_t KW, size_t SH, size_t SW, size_t DH, size_t DW,
+                            int padding, pv_error *err);
+size_t conv2d_work_floats(const pv_window *win, size_t N, int threads);   /* per thread */
+void conv2d_forward(float *out, const float *inp, const float *kernel, const float *bias,
+                    const pv_window *win, size_t N, pv_act act, const pv_work *work);
+void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
+                           const pv_window *win, size_t N, const pv_work *work);
+
+/* dense.c */
+void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,
+                   size_t M, size_t IN, size_t OUT, pv_act act, int threads);
+void dense_backward_input(float *dinp, const float *dout, const float *kernel,
+                          size_t M, size_t IN, size_t OUT, int threads);
+
+/* pool.c */
+void maxpool2d_forward(float *out, const float *inp, const pv_window *win, size_t N, int threads);
+void maxpool2d_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
+                        size_t N, int threads);
+void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_t N, int threads);
+void avgpool2d_backward(float *dinp, const float *dout, const pv_window *win, size_t N, int threads);
+void global_pool_forward(float *out, const float *inp, size_t N, size_t HW, size_t C, int is_max);
+void global_pool_backward(float *dinp, const float *dout, const float *inp, size_t N, size_t HW,
+                          size_t C, int is_max);
+
+/* activation.c: y = f(x) on n elements (softmax over rows of length `last`). */
+void activation_forward(float *y, const float *x, size_t n, size_t last, const pv_actparams *p);
+/* dx += f'(x) * dy, with the modifier applied when p->act is plain ReLU. x may be NULL for
+ * RELU and LINEAR (the decision is then read from y, since relu(x) > 0 <=> x > 0). */
+void activation_backward(float *dx, const float *dy, const float *x, const float *y, size_t n,
+                         size_t last, const pv_actparams *p, pv_modifier mod);
+/* In place: g <- f'(.) * g for the fused activations of conv/dense (LINEAR or RELU), from y. */
+void fused_activation_backward(float *g, const float *y, size_t n, pv_act act, pv_modifier mod);
+
+/* merge.c */
+void add_forward(float *out, const float *const *ins, int n_in, size_t n);
+void concat_forward(float *out, const float *const *ins, const size_t *inner, int n_in,
+                    size_t outer, size_t out_inner);
+void concat_backward(float *const *dins, const float *dout, const size_t *inner, int n_in,
+                     size_t outer, size_t out_inner);
+
+/* zoom.c: scipy.ndimage.zoom(order=3) of a 2-D map (Grad-CAM upsampling). */
+pv_status zoom_cubic2d(float *out, const float *inp, size_t H, size_t W, size_t OH, size_t OW,
+                       pv_error *err);
+
+/* threads.c: one knob for our OpenMP loops and for BLAS. */
+void pv_set_num_threads(int n);
+int pv_get_num_threads(void);
+
+#endif
