@@ -53,27 +53,20 @@ def _as_model(model):
     return as_pyvis_model(model)
 
 
-def _model_for_input(input_tensor, losses, extra_tensors=()):
+def _model_for_input(input_tensor, losses, wrt_tensor=None):
     """The model that ``*_with_losses`` runs, given keras-vis's ``input_tensor``.
 
-    A model may be passed directly.  Otherwise ``input_tensor`` is a model's input tensor and
-    a functional model is built from it to the tensors the losses (and ``extra_tensors``) read,
-    the Keras way of getting a model from symbolic tensors.
+    ``input_tensor`` is the model input (``model.input``) or the model itself; the resolution
+    is the optimizer's (``pyvis.optimizer.resolve_model``), so both entry points agree.  A layer
+    given as ``wrt_tensor`` stands for its output tensor.
     """
-    if hasattr(input_tensor, 'run') and hasattr(input_tensor, 'layers'):
-        return input_tensor
-    from pyvis.models import Model
-    outputs = []
-    for loss, _ in losses:
-        layer = getattr(loss, 'layer', None)
-        if layer is not None:
-            outputs.append(layer if not hasattr(layer, 'output') else layer.output)
-    for t in extra_tensors:
-        if t is not None:
-            outputs.append(t.output if hasattr(t, 'output') and not hasattr(t, 'shape') else t)
-    if not outputs:
-        outputs = [input_tensor]
-    return Model(inputs=input_tensor, outputs=outputs)
+    from pyvis.layers import Layer
+    from pyvis.optimizer import resolve_model
+    if isinstance(wrt_tensor, Layer):
+        wrt_tensor = wrt_tensor.output
+    elif wrt_tensor is not None and not hasattr(wrt_tensor, '_keras_history'):
+        wrt_tensor = None      # an index or a name: only resolvable on the model itself
+    return resolve_model(input_tensor, [loss for loss, _ in losses], wrt_tensor)[0]
 
 
 def _input_shape(model):
@@ -210,7 +203,7 @@ def visualize_saliency_with_losses(input_tensor, losses, seed_input, wrt_tensor=
         float32 map in [0, 1] (minimum 0): (H, W), or (H, W, C) with ``keepdims``; with a batch
         axis if the seed was a batch of N > 1.
     """
-    model = _model_for_input(input_tensor, losses, [wrt_tensor])
+    model = _model_for_input(input_tensor, _check_losses(losses), wrt_tensor)
     return _saliency(model, losses, seed_input, wrt_tensor, grad_modifier, keepdims)
 
 
@@ -319,7 +312,7 @@ def visualize_cam_with_losses(input_tensor, losses, seed_input, penultimate_laye
         float32 heat map in [0, 1] shaped like the model input's spatial dims (H, W); with a
         batch axis if the seed was a batch of N > 1.
     """
-    model = _model_for_input(input_tensor, losses, [penultimate_layer])
+    model = _model_for_input(input_tensor, _check_losses(losses), penultimate_layer)
     return _cam(model, losses, seed_input, penultimate_layer, grad_modifier)
 
 
