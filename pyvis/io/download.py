@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 
 MAX_DOWNLOAD_BYTES = 4 << 30
+FALLBACK_BASE = "/tmp/.keras"        # where Keras goes when the home directory is not writable
 CHUNK_BYTES = 1 << 20
 
 
@@ -29,7 +30,7 @@ def cache_dirs(cache_subdir="models"):
     if os.environ.get("KERAS_HOME"):
         bases.append(os.environ["KERAS_HOME"])
     bases.append(os.path.join(os.path.expanduser("~"), ".keras"))
-    bases.append(os.path.join(tempfile.gettempdir(), ".keras"))
+    bases.append(FALLBACK_BASE)
     out = []
     for base in bases:
         d = os.path.join(base, cache_subdir)
