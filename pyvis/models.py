@@ -99,6 +99,11 @@ def map_graph(inputs, outputs):
     computable = {id(t) for t in inputs}
     seen_layers = []
     for node in nodes:
+        if node.is_input and not any(id(t) in computable for t in node.output_tensors):
+            raise ValueError(
+                f"Graph disconnected: the outputs depend on Input '{node.operation.name}', "
+                f"which is not among the model's inputs "
+                f"{[t._keras_history.operation.name for t in inputs]}")
         for t in node.input_tensors:
             if id(t) not in computable:
                 raise ValueError(
@@ -374,6 +379,8 @@ class Model(Layer):
     def _with_backprop_modifier(self, name):
         """A shallow clone sharing layers, weights and the compiled graph, using ``name``."""
         engine.modifier_code(name)        # validate now, not at the first backward
+        from pyvis.engine_extra import warn_unmodified_units
+        warn_unmodified_units(self, name)  # once per layer: ReLU6 & co. keep their gradient
         clone = copy.copy(self)
         object.__setattr__(clone, "_backprop_modifier", name)
         return clone

@@ -154,8 +154,8 @@ def check_data_format(data_format, layer_name):
         return "channels_last"
     if data_format == "channels_first":
         raise ValueError(
-            f"Layer '{layer_name}': data_format='channels_first' is not supported; "
-            "pyvis runs channels_last (NHWC) models only")
+            f"Layer '{layer_name}': channels_first is not supported (data_format="
+            "'channels_first'); pyvis runs channels_last (NHWC) models only")
     raise ValueError(
         f"Layer '{layer_name}': data_format must be 'channels_last' or "
         f"'channels_first', got {data_format!r}")
