@@ -19,6 +19,8 @@
 static const char *const op_names[PV_OP_COUNT] = {
     "Input", "Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
     "GlobalMaxPooling2D", "Reshape", "Activation", "Add", "Concatenate",
+    "Affine", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "DepthwiseConv2D", "Multiply", "Average",
+    "Maximum",
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -155,6 +157,43 @@ static pv_status check_node(pv_graph *g, int i, pv_error *err)
         if (nd->ip[0] < 0)
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): axis %ld must be a non-negative per-sample axis", i, nd->ip[0]);
         return PV_OK;
+    case PV_OP_AFFINE:
+        if ((st = check_arity(nd, i, 1, 0, 2, 2, err))) return st;
+        if (nd->wshape[0].rank != 1 || nd->wshape[1].rank != 1 || nd->wshape[0].d[0] != nd->wshape[1].d[0])
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Affine): scale and shift must both have shape (C,)", i);
+        return PV_OK;
+    case PV_OP_PAD2D:
+    case PV_OP_CROP2D:
+        if ((st = check_arity(nd, i, 1, 4, 0, 0, err))) return st;
+        for (int k = 0; k < 4; k++)
+            if (nd->ip[k] < 0)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): amounts (top, bottom, left, right) must be >= 0, got %ld at position %d",
+                               i, op_names[nd->op], nd->ip[k], k);
+        return PV_OK;
+    case PV_OP_UPSAMPLE2D:
+        if ((st = check_arity(nd, i, 1, 2, 0, 0, err))) return st;
+        if (nd->ip[0] < 1 || nd->ip[1] < 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (UpSampling2D): size must be >= 1, got (%ld, %ld)", i, nd->ip[0], nd->ip[1]);
+        return PV_OK;
+    case PV_OP_DEPTHWISE_CONV2D:
+        if ((st = check_arity(nd, i, 1, 8, 1, 2, err))) return st;
+        for (int k = 0; k < 6; k++)
+            if (nd->ip[k] < 1)
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (DepthwiseConv2D): kernel, strides and dilation must be >= 1, got %ld at position %d", i, nd->ip[k], k);
+        if (nd->wshape[0].rank != 4 || nd->wshape[0].d[0] != (size_t)nd->ip[0] || nd->wshape[0].d[1] != (size_t)nd->ip[1]
+            || nd->wshape[0].d[2] < 1 || nd->wshape[0].d[3] < 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (DepthwiseConv2D): kernel must have shape (%ld, %ld, C, depth_multiplier)", i, nd->ip[0], nd->ip[1]);
+        if (nd->n_w == 2 && (nd->wshape[1].rank != 1 || nd->wshape[1].d[0] != nd->wshape[0].d[2] * nd->wshape[0].d[3]))
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (DepthwiseConv2D): bias must have shape (C * depth_multiplier,)", i);
+        if (nd->ip[6] != PV_PAD_VALID && nd->ip[6] != PV_PAD_SAME)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (DepthwiseConv2D): padding code %ld, expected 0 (valid) or 1 (same)", i, nd->ip[6]);
+        return check_act(nd, i, nd->ip[7], 1, err);
+    case PV_OP_MULTIPLY:
+    case PV_OP_AVERAGE:
+    case PV_OP_MAXIMUM:
+        if (nd->n_in < 2)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): expected at least 2 inputs, got %d", i, op_names[nd->op], nd->n_in);
+        return check_arity(nd, i, -1, 0, 0, 0, err);
     default:
         return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no checker", i, (int)nd->op);
     }
@@ -342,6 +381,30 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
         }
         return PV_OK;
     }
+    case PV_OP_AFFINE:
+        if (in->rank < 1 || in->d[in->rank - 1] != nd->wshape[0].d[0])
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Affine): scale has %zu channels, the input's last axis has %zu",
+                           i, nd->wshape[0].d[0], in->rank ? in->d[in->rank - 1] : 0);
+        *out = *in;
+        return PV_OK;
+    case PV_OP_PAD2D:
+    case PV_OP_CROP2D:
+    case PV_OP_UPSAMPLE2D:
+        return spatial_infer_shape(out, nd, in, i, err);
+    case PV_OP_DEPTHWISE_CONV2D:
+        if ((st = depthwise_window(&win, nd, in, i, err))) return st;
+        out->rank = 3; out->d[0] = win.OH; out->d[1] = win.OW; out->d[2] = win.OC;
+        return PV_OK;
+    case PV_OP_MULTIPLY:
+    case PV_OP_AVERAGE:
+    case PV_OP_MAXIMUM:
+        for (int k = 1; k < nd->n_in; k++) {
+            const pv_shape *o = &t->shape[nd->in[k]];
+            if (o->rank != in->rank || memcmp(o->d, in->d, (size_t)in->rank * sizeof(size_t)))
+                return PV_FAIL(err, PV_ERR_VALUE, "node %d (%s): input %d has a different shape from input 0", i, op_names[nd->op], k);
+        }
+        *out = *in;
+        return PV_OK;
     default:
         return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no shape rule", i, (int)nd->op);
     }
@@ -447,6 +510,35 @@ static pv_status forward_node(pv_tape *t, int i, const float *fed, const pv_work
         concat_forward(out, ins, inner, nd->n_in, outer, outer ? n / outer : 0);
         return PV_OK;
     }
+    case PV_OP_AFFINE: {
+        size_t C = nd->wshape[0].d[0];
+        affine_forward(out, x, nd->w[0], nd->w[1], C ? n / C : 0, C, work->threads);
+        return PV_OK;
+    }
+    case PV_OP_PAD2D:
+    case PV_OP_CROP2D: {
+        long sign = nd->op == PV_OP_PAD2D ? -1 : 1;
+        shift2d_forward(out, x, N, in->d[0], in->d[1], in->d[2], t->shape[i].d[0], t->shape[i].d[1],
+                        sign * nd->ip[0], sign * nd->ip[2], work->threads);
+        return PV_OK;
+    }
+    case PV_OP_UPSAMPLE2D:
+        upsample2d_forward(out, x, N, in->d[0], in->d[1], in->d[2], (size_t)nd->ip[0], (size_t)nd->ip[1], work->threads);
+        return PV_OK;
+    case PV_OP_DEPTHWISE_CONV2D:
+        if ((st = depthwise_window(&win, nd, in, i, err))) return st;
+        depthwise_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, &win, N, nd->act.act, work->threads);
+        return PV_OK;
+    case PV_OP_MULTIPLY:
+    case PV_OP_AVERAGE:
+    case PV_OP_MAXIMUM: {
+        const float *ins[PV_MAX_MERGE];
+        for (int k = 0; k < nd->n_in; k++) ins[k] = value(t, nd->in[k]);
+        if (nd->op == PV_OP_MULTIPLY) multiply_forward(out, ins, nd->n_in, n);
+        else if (nd->op == PV_OP_AVERAGE) average_forward(out, ins, nd->n_in, n);
+        else maximum_forward(out, ins, nd->n_in, n);
+        return PV_OK;
+    }
     default:
         return PV_FAIL(err, PV_ERR_INTERNAL, "node %d: op %d has no forward", i, (int)nd->op);
     }
@@ -535,6 +627,43 @@ static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work
             inner[k] = outer ? N * t->size[nd->in[k]] / outer : 0;
         }
         concat_backward(dins, g, inner, nd->n_in, outer, outer ? n / outer : 0);
+        return PV_OK;
+    }
+    case PV_OP_AFFINE: {
+        size_t C = nd->wshape[0].d[0];
+        if (want) affine_backward(dx, g, nd->w[0], C ? n / C : 0, C, work->threads);
+        return PV_OK;
+    }
+    case PV_OP_PAD2D:
+    case PV_OP_CROP2D: {
+        long sign = nd->op == PV_OP_PAD2D ? -1 : 1;
+        if (want)
+            shift2d_backward(dx, g, N, in->d[0], in->d[1], in->d[2], t->shape[i].d[0], t->shape[i].d[1],
+                             sign * nd->ip[0], sign * nd->ip[2], work->threads);
+        return PV_OK;
+    }
+    case PV_OP_UPSAMPLE2D:
+        if (want)
+            upsample2d_backward(dx, g, N, in->d[0], in->d[1], in->d[2], (size_t)nd->ip[0], (size_t)nd->ip[1], work->threads);
+        return PV_OK;
+    case PV_OP_DEPTHWISE_CONV2D:
+        fused_activation_backward(g, value(t, i), n, nd->act.act, mod);
+        if (!want) return PV_OK;
+        if ((st = depthwise_window(&win, nd, in, i, err))) return st;
+        depthwise_backward_input(dx, g, nd->w[0], &win, N, work->threads);
+        return PV_OK;
+    case PV_OP_MULTIPLY:
+    case PV_OP_AVERAGE:
+    case PV_OP_MAXIMUM: {
+        const float *ins[PV_MAX_MERGE];
+        float *dins[PV_MAX_MERGE];
+        for (int k = 0; k < nd->n_in; k++) {
+            ins[k] = value(t, nd->in[k]);
+            dins[k] = t->active[nd->in[k]] ? grad(t, nd->in[k]) : NULL;
+        }
+        if (nd->op == PV_OP_MULTIPLY) multiply_backward(dins, g, ins, nd->n_in, n);
+        else if (nd->op == PV_OP_AVERAGE) average_backward(dins, g, nd->n_in, n);
+        else maximum_backward(dins, g, ins, nd->n_in, n);
         return PV_OK;
     }
     default:

@@ -67,6 +67,14 @@ typedef enum {
     PV_OP_ACTIVATION,
     PV_OP_ADD,
     PV_OP_CONCAT,
+    PV_OP_AFFINE,             /* per-channel x*scale + shift: BatchNormalization, Rescaling, Normalization */
+    PV_OP_PAD2D,              /* ZeroPadding2D */
+    PV_OP_CROP2D,             /* Cropping2D */
+    PV_OP_UPSAMPLE2D,         /* UpSampling2D, nearest */
+    PV_OP_DEPTHWISE_CONV2D,   /* DepthwiseConv2D (SeparableConv2D = this + a 1x1 Conv2D) */
+    PV_OP_MULTIPLY,
+    PV_OP_AVERAGE,
+    PV_OP_MAXIMUM,
     PV_OP_COUNT
 } pv_op;
 
@@ -218,6 +226,41 @@ void concat_forward(float *out, const float *const *ins, const size_t *inner, in
                     size_t outer, size_t out_inner);
 void concat_backward(float *const *dins, const float *dout, const size_t *inner, int n_in,
                      size_t outer, size_t out_inner);
+
+/* merge.c: element-wise merges of n_in equal-shape inputs; dins[k] NULL = not needed */
+void multiply_forward(float *out, const float *const *ins, int n_in, size_t n);
+void multiply_backward(float *const *dins, const float *dout, const float *const *ins, int n_in, size_t n);
+void average_forward(float *out, const float *const *ins, int n_in, size_t n);
+void average_backward(float *const *dins, const float *dout, int n_in, size_t n);
+void maximum_forward(float *out, const float *const *ins, int n_in, size_t n);
+void maximum_backward(float *const *dins, const float *dout, const float *const *ins, int n_in, size_t n);
+
+/* norm.c: y = x * scale + shift over the last axis (rows of C) */
+void affine_forward(float *out, const float *inp, const float *scale, const float *shift,
+                    size_t rows, size_t C, int threads);
+void affine_backward(float *dinp, const float *dout, const float *scale, size_t rows, size_t C,
+                     int threads);
+
+/* spatial.c: output pixel (oh, ow) shows input pixel (oh + off_h, ow + off_w), zero outside
+ * (ZeroPadding2D: off = -(top, left); Cropping2D: off = +(top, left)); nearest upsampling */
+pv_status spatial_infer_shape(pv_shape *out, const pv_node *nd, const pv_shape *in, int node,
+                              pv_error *err);
+void shift2d_forward(float *out, const float *inp, size_t N, size_t H, size_t W, size_t C,
+                     size_t OH, size_t OW, long off_h, long off_w, int threads);
+void shift2d_backward(float *dinp, const float *dout, size_t N, size_t H, size_t W, size_t C,
+                      size_t OH, size_t OW, long off_h, long off_w, int threads);
+void upsample2d_forward(float *out, const float *inp, size_t N, size_t H, size_t W, size_t C,
+                        size_t SH, size_t SW, int threads);
+void upsample2d_backward(float *dinp, const float *dout, size_t N, size_t H, size_t W, size_t C,
+                         size_t SH, size_t SW, int threads);
+
+/* depthwise.c: iparams (KH, KW, SH, SW, DH, DW, PAD, ACT), kernel (KH, KW, C, DM), bias (C*DM,) */
+pv_status depthwise_window(pv_window *win, const pv_node *nd, const pv_shape *in, int node,
+                           pv_error *err);
+void depthwise_forward(float *out, const float *inp, const float *kernel, const float *bias,
+                       const pv_window *win, size_t N, pv_act act, int threads);
+void depthwise_backward_input(float *dinp, const float *dout, const float *kernel,
+                              const pv_window *win, size_t N, int threads);
 
 /* zoom.c: scipy.ndimage.zoom(order=3) of a 2-D map (Grad-CAM upsampling). */
 pv_status zoom_cubic2d(float *out, const float *inp, size_t H, size_t W, size_t OH, size_t OW,
