@@ -234,6 +234,10 @@ _LOWERINGS = {
     Concatenate: _lower_concatenate,
 }
 
+# Layers of keras.applications beyond the core set lower in their own module.
+from pyvis.engine_extra import LOWERINGS as _APPLICATION_LOWERINGS  # noqa: E402
+_LOWERINGS.update(_APPLICATION_LOWERINGS)
+
 
 def _lowering_for(layer):
     for cls in type(layer).__mro__:

@@ -449,3 +449,146 @@ def concatenate(xs, axis=-1):
 def concatenate_backward(gy, sizes, axis=-1):
     """Split gy back into the inputs' sizes along axis."""
     return [a.copy() for a in np.split(_f64(gy), np.cumsum(sizes)[:-1], axis=axis)]
+
+
+# --------------------------------------------------------------------------
+# layers of keras.applications (normalisation, padding/cropping/upsampling,
+# depthwise/separable convolution, element-wise merges)
+# --------------------------------------------------------------------------
+
+def batch_norm(x, gamma, beta, mean, var, epsilon):
+    """Inference-mode BatchNormalization on the last axis; gamma/beta None = 1/0."""
+    x = _f64(x)
+    g = 1.0 if gamma is None else _f64(gamma)
+    b = 0.0 if beta is None else _f64(beta)
+    return g * (x - _f64(mean)) / np.sqrt(_f64(var) + epsilon) + b
+
+
+def batch_norm_backward(gy, gamma, var, epsilon):
+    g = 1.0 if gamma is None else _f64(gamma)
+    return _f64(gy) * g / np.sqrt(_f64(var) + epsilon)
+
+
+def zero_pad2d(x, padding):
+    """padding ((top, bottom), (left, right))."""
+    (t, b), (l, r) = padding
+    return np.pad(_f64(x), ((0, 0), (t, b), (l, r), (0, 0)))
+
+
+def zero_pad2d_backward(gy, padding):
+    (t, b), (l, r) = padding
+    gy = _f64(gy)
+    return gy[:, t:gy.shape[1] - b, l:gy.shape[2] - r, :].copy()
+
+
+def crop2d(x, cropping):
+    (t, b), (l, r) = cropping
+    x = _f64(x)
+    return x[:, t:x.shape[1] - b, l:x.shape[2] - r, :].copy()
+
+
+def crop2d_backward(gy, x_shape, cropping):
+    (t, b), (l, r) = cropping
+    gx = np.zeros(x_shape)
+    gx[:, t:x_shape[1] - b, l:x_shape[2] - r, :] = _f64(gy)
+    return gx
+
+
+def upsample2d(x, size):
+    """Nearest-neighbour repeat of every pixel size[0] x size[1] times."""
+    return np.repeat(np.repeat(_f64(x), size[0], axis=1), size[1], axis=2)
+
+
+def upsample2d_backward(gy, size):
+    n, oh, ow, c = gy.shape
+    return _f64(gy).reshape(n, oh // size[0], size[0], ow // size[1], size[1], c).sum(axis=(2, 4))
+
+
+def depthwise_conv2d(x, kernel, bias=None, strides=(1, 1), dilation=(1, 1), padding="valid"):
+    """kernel (KH, KW, C, DM); output channel c*DM + m = sum over taps x[..., c] * K[i, j, c, m]."""
+    x, kernel = _f64(x), _f64(kernel)
+    kh, kw, c, dm = kernel.shape
+    oh, ow, pads = _geometry_hw(x.shape, (kh, kw), strides, dilation, padding)
+    xp = np.pad(x, pads)
+    y = np.zeros((x.shape[0], oh, ow, c, dm))
+    for i in range(kh):
+        for j in range(kw):
+            y += _tap(xp, i, j, (oh, ow), strides, dilation)[..., None] * kernel[i, j]
+    y = y.reshape(x.shape[0], oh, ow, c * dm)
+    if bias is not None:
+        y += _f64(bias)
+    return y
+
+
+def depthwise_conv2d_backward(gy, x_shape, kernel, strides=(1, 1), dilation=(1, 1),
+                              padding="valid"):
+    gy, kernel = _f64(gy), _f64(kernel)
+    kh, kw, c, dm = kernel.shape
+    oh, ow, pads = _geometry_hw(x_shape, (kh, kw), strides, dilation, padding)
+    n, h, w, _ = x_shape
+    gxp = np.zeros((n, h + pads[1][0] + pads[1][1], w + pads[2][0] + pads[2][1], c))
+    g5 = gy.reshape(n, oh, ow, c, dm)
+    for i in range(kh):
+        for j in range(kw):
+            _tap(gxp, i, j, (oh, ow), strides, dilation)[...] += (g5 * kernel[i, j]).sum(axis=-1)
+    return gxp[:, pads[1][0]:pads[1][0] + h, pads[2][0]:pads[2][0] + w, :].copy()
+
+
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, strides=(1, 1),
+                     dilation=(1, 1), padding="valid"):
+    z = depthwise_conv2d(x, depthwise_kernel, None, strides, dilation, padding)
+    return conv2d(z, pointwise_kernel, bias)
+
+
+def separable_conv2d_backward(gy, x_shape, depthwise_kernel, pointwise_kernel, strides=(1, 1),
+                              dilation=(1, 1), padding="valid"):
+    kh, kw, c, dm = np.shape(depthwise_kernel)
+    oh, ow, _ = _geometry_hw(x_shape, (kh, kw), strides, dilation, padding)
+    gz = conv2d_backward(gy, (x_shape[0], oh, ow, c * dm), pointwise_kernel)
+    return depthwise_conv2d_backward(gz, x_shape, depthwise_kernel, strides, dilation, padding)
+
+
+def multiply(*xs):
+    out = _f64(xs[0]).copy()
+    for x in xs[1:]:
+        out = out * _f64(x)
+    return out
+
+
+def multiply_backward(gy, xs):
+    grads = []
+    for k in range(len(xs)):
+        g = _f64(gy).copy()
+        for j, x in enumerate(xs):
+            if j != k:
+                g = g * _f64(x)
+        grads.append(g)
+    return grads
+
+
+def average(*xs):
+    return add(*xs) / len(xs)
+
+
+def average_backward(gy, n_inputs):
+    return [_f64(gy) / n_inputs for _ in range(n_inputs)]
+
+
+def maximum(*xs):
+    return np.maximum.reduce([_f64(x) for x in xs])
+
+
+def maximum_backward(gy, xs):
+    """The gradient goes to the first input holding the maximum."""
+    stack = np.stack([_f64(x) for x in xs])
+    first = np.argmax(stack, axis=0)          # argmax returns the first maximum
+    return [np.where(first == k, _f64(gy), 0.0) for k in range(len(xs))]
+
+
+def rescaling(x, scale, offset):
+    return _f64(x) * _f64(scale) + _f64(offset)
+
+
+def normalization(x, mean, variance, invert=False, epsilon=1e-7):
+    std = np.maximum(np.sqrt(_f64(variance)), epsilon)
+    return _f64(mean) + _f64(x) * std if invert else (_f64(x) - _f64(mean)) / std

@@ -55,3 +55,16 @@ def deserialize(config, custom_objects=None):
     name = config["class_name"]
     cls = (custom_objects or {}).get(name) or get(name)
     return cls.from_config(dict(config.get("config", {})))
+
+
+# Layers keras.applications need beyond the core set (lowered in pyvis/engine_extra.py).
+from pyvis.layers.depthwise import DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D  # noqa: E402
+from pyvis.layers.merging_elementwise import Average, Maximum, Multiply  # noqa: E402
+from pyvis.layers.normalization import BatchNormalization, Normalization, Rescaling  # noqa: E402
+from pyvis.layers.reshaping import Cropping2D, UpSampling2D, ZeroPadding2D  # noqa: E402
+
+_APPLICATION_LAYERS = (Average, BatchNormalization, Cropping2D, DepthwiseConv2D, Maximum, Multiply,
+                       Normalization, Rescaling, SeparableConv2D, UpSampling2D, ZeroPadding2D)
+_CLASSES.update({cls.__name__: cls for cls in _APPLICATION_LAYERS})
+_CLASSES["SeparableConvolution2D"] = SeparableConv2D
+__all__ += [cls.__name__ for cls in _APPLICATION_LAYERS] + ["SeparableConvolution2D"]
