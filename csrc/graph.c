@@ -41,7 +41,10 @@ void pv_graph_free(pv_graph *g)
 {
     if (!g) return;
     if (g->nodes)
-        for (int i = 0; i < g->n; i++) free(g->nodes[i].in);
+        for (int i = 0; i < g->n; i++) {
+            free(g->nodes[i].in);
+            if (g->nodes[i].wino_U) winograd_weights_release(g->nodes[i].wino_U);
+        }
     free(g->nodes);
     free(g->input_nodes);
     free(g);
@@ -211,6 +214,24 @@ pv_status pv_graph_check(pv_graph *g, pv_error *err)
     return PV_OK;
 }
 
+pv_status pv_graph_prepare(pv_graph *g, pv_error *err)
+{
+    for (int i = 0; i < g->n; i++) {
+        pv_node *nd = &g->nodes[i];
+        if (nd->op != PV_OP_CONV2D || nd->wino_U) continue;
+        pv_window win = {0};   /* only the kernel geometry matters for eligibility */
+        win.KH = (size_t)nd->ip[0]; win.KW = (size_t)nd->ip[1]; win.SH = (size_t)nd->ip[2];
+        win.SW = (size_t)nd->ip[3]; win.DH = (size_t)nd->ip[4]; win.DW = (size_t)nd->ip[5];
+        win.C = nd->wshape[0].d[2]; win.OC = nd->wshape[0].d[3];
+        if (!winograd_applies(&win)) continue;
+        nd->wino_U = winograd_weights_acquire(nd->w[0], win.C, win.OC);
+        if (!nd->wino_U)
+            return PV_FAIL(err, PV_ERR_NOMEM, "node %d (Conv2D): no memory for its Winograd-transformed kernel "
+                           "(%zu floats)", i, 36 * win.C * win.OC);
+    }
+    return PV_OK;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* planning: shapes, offsets, arenas                                                         */
 
@@ -312,6 +333,10 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
         out->rank = 3; out->d[0] = win.OH; out->d[1] = win.OW; out->d[2] = win.OC;
         if (nd->op == PV_OP_CONV2D) {
             size_t w = conv2d_work_floats(&win, t->N, threads);
+            if (nd->wino_U) {   /* Winograd's buffers are shared by the threads: split the total */
+                size_t ww = (winograd_work_floats(&win, t->N) + (size_t)threads - 1) / (size_t)threads;
+                if (ww > w) w = ww;
+            }
             if (w > *work) *work = w;
         }
         return PV_OK;
@@ -469,7 +494,11 @@ static pv_status forward_node(pv_tape *t, int i, const float *fed, const pv_work
         return PV_OK;
     case PV_OP_CONV2D:
         if ((st = window_of(t, i, &win, err))) return st;
-        conv2d_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, &win, N, nd->act.act, work);
+        if (nd->wino_U && !t->exact)
+            winograd_forward(out, x, nd->wino_U, nd->n_w > 1 ? nd->w[1] : NULL, &win, N, nd->act.act,
+                             work->buf, work->threads);
+        else
+            conv2d_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, &win, N, nd->act.act, work);
         return PV_OK;
     case PV_OP_DENSE: {
         size_t IN = nd->wshape[0].d[0], OUT = nd->wshape[0].d[1];
@@ -583,7 +612,9 @@ static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work
         fused_activation_backward(g, value(t, i), n, nd->act.act, mod);
         if (!want) return PV_OK;
         if ((st = window_of(t, i, &win, err))) return st;
-        conv2d_backward_input(dx, g, nd->w[0], &win, N, work);
+        /* Winograd in backward moves no ReLU decision, so it is used in exact mode too */
+        if (nd->wino_U) winograd_backward_input(dx, g, nd->wino_U, &win, N, work->buf, work->threads);
+        else conv2d_backward_input(dx, g, nd->w[0], &win, N, work);
         return PV_OK;
     case PV_OP_DENSE: {
         fused_activation_backward(g, value(t, i), n, nd->act.act, mod);

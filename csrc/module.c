@@ -198,7 +198,7 @@ static int Graph_init(GraphObject *self, PyObject *args, PyObject *kwds)
         if (fill_node(self, (int)i, PySequence_Fast_GET_ITEM(fast, i))) { Py_DECREF(fast); return -1; }
     Py_DECREF(fast);
     pv_error err = {0};
-    if (pv_graph_check(self->g, &err)) { raise_status(&err); return -1; }
+    if (pv_graph_check(self->g, &err) || pv_graph_prepare(self->g, &err)) { raise_status(&err); return -1; }
     return 0;
 }
 
@@ -218,10 +218,11 @@ static int graph_ready(GraphObject *self)
 
 static PyObject *Graph_forward(GraphObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"inputs", NULL};
+    static char *kwlist[] = {"inputs", "exact", NULL};
     PyObject *inputs;
+    int exact = 0;
     if (!graph_ready(self)) return NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &inputs)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p", kwlist, &inputs, &exact)) return NULL;
     PyObject *fast = PySequence_Fast(inputs, "inputs must be a list of arrays, one per Input node");
     if (!fast) return NULL;
     const pv_graph *g = self->g;
@@ -260,6 +261,7 @@ static PyObject *Graph_forward(GraphObject *self, PyObject *args, PyObject *kwds
     self->spare = NULL;
     if (!t && !(t = pv_tape_new(g))) { PyErr_NoMemory(); goto fail; }
 
+    t->exact = exact;
     pv_error err = {0};
     pv_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -300,7 +302,9 @@ static PyObject *Graph_get_num_inputs(GraphObject *self, void *closure)
 
 static PyMethodDef Graph_methods[] = {
     {"forward", (PyCFunction)(void (*)(void))Graph_forward, METH_VARARGS | METH_KEYWORDS,
-     "forward(inputs) -> Tape. inputs: one array (N, *dims) per Input node, in node order."},
+     "forward(inputs, exact=False) -> Tape. inputs: one array (N, *dims) per Input node, in node\n"
+     "order. exact=True convolves directly (im2col) instead of with Winograd F(4x4, 3x3), so ReLU\n"
+     "and max-pool decisions match a direct convolution; backward is unaffected by the choice."},
     {NULL}
 };
 

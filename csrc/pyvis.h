@@ -137,6 +137,7 @@ typedef struct {
     pv_shape wshape[PV_MAX_WEIGHTS];
     /* filled by pv_graph_check */
     pv_actparams act;                 /* fused (conv/dense: LINEAR or RELU) or the activation node's */
+    const float *wino_U;              /* Winograd-transformed kernel (shared, see winograd.c) or NULL */
 } pv_node;
 
 typedef struct {
@@ -159,6 +160,7 @@ typedef struct {
     int work_threads;
     unsigned char *active;            /* [g->n] scratch for backward */
     int planned;
+    int exact;                        /* 1: no Winograd in the forward pass (same ReLU decisions as direct) */
 } pv_tape;
 
 typedef struct { int node; const float *grad; } pv_seed;   /* grad: (N, *shape[node]) */
@@ -169,6 +171,9 @@ typedef struct { int node; const float *grad; } pv_seed;   /* grad: (N, *shape[n
 pv_graph *pv_graph_new(int n_nodes);
 void pv_graph_free(pv_graph *g);
 pv_status pv_graph_check(pv_graph *g, pv_error *err);     /* validate topology and params once */
+/* After a successful check: transform the kernels of Winograd-eligible convolutions (shared
+ * between graphs over the same arrays). Call with the GIL held. */
+pv_status pv_graph_prepare(pv_graph *g, pv_error *err);
 
 pv_tape *pv_tape_new(const pv_graph *g);
 void pv_tape_free(pv_tape *t);
@@ -194,6 +199,17 @@ void conv2d_forward(float *out, const float *inp, const float *kernel, const flo
                     const pv_window *win, size_t N, pv_act act, const pv_work *work);
 void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
                            const pv_window *win, size_t N, const pv_work *work);
+
+/* winograd.c: F(4x4, 3x3) for stride-1 undilated 3x3 convolutions with C, OC >= 16 */
+int winograd_applies(const pv_window *win);
+size_t winograd_work_floats(const pv_window *win, size_t N);               /* whole buffer */
+void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC);
+const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC);
+void winograd_weights_release(const float *U);
+void winograd_forward(float *out, const float *inp, const float *U, const float *bias,
+                      const pv_window *win, size_t N, pv_act act, float *work, int threads);
+void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
+                             size_t N, float *work, int threads);
 
 /* dense.c */
 void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,

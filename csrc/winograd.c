@@ -1,0 +1,421 @@
+/* winograd.c — Winograd F(4x4, 3x3) for stride-1, undilated 3x3 convolutions, forward and
+ * backward-to-input, NHWC.
+ *
+ * Each 4x4 block of output pixels ("tile") reads a 6x6 input patch. With the Lavin-Gray matrices
+ *   V = B^T d B    (input patch, per channel)        U = G g G^T   (kernel, per in/out channel)
+ *   M = sum_c V U  (36 independent GEMMs, one per position xi of the 6x6 transform domain)
+ *   Y = A^T M A    (output tile)
+ * the multiplications drop 4x against a direct convolution. Backward-to-input is the transposed
+ * algorithm and reuses the same U: dM = A dY A^T, dV = dM U^T (36 GEMMs), dX += B dV B^T,
+ * overlap-added into the input gradient.
+ * Threads split the channels in every transform stage (so the overlap-add never races) and
+ * split the 36 positions in the GEMM stage (each U_xi is read by one thread, BLAS stays
+ * single-threaded). Tiles are processed in chunks that bound the V and M buffers.
+ * Padding is TF's (pad_top/pad_left from pv_window; the far side is implicit).
+ * Not here: other kernel sizes, strides or dilations (conv2d.c handles those).
+ */
+#include "pyvis.h"
+#include "blas.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define XI 36          /* positions in the 6x6 transform domain */
+#define CB 32          /* channels handled together in a transform (vector lanes) */
+#define PV_WINO_CHUNK_FLOATS ((size_t)6 << 20)   /* V + M buffers per chunk of tiles */
+
+int winograd_applies(const pv_window *win)
+{
+    return win->KH == 3 && win->KW == 3 && win->SH == 1 && win->SW == 1 && win->DH == 1 &&
+           win->DW == 1 && win->C >= 16 && win->OC >= 16;
+}
+
+static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
+{
+    size_t per_tile = XI * (win->C + win->OC);
+    size_t t = PV_WINO_CHUNK_FLOATS / per_tile;
+    if (t < 1) t = 1;
+    return t < tiles_total ? t : tiles_total;
+}
+
+size_t winograd_work_floats(const pv_window *win, size_t N)
+{
+    size_t th = (win->OH + 3) / 4, tw = (win->OW + 3) / 4;
+    size_t tiles = N * th * tw;
+    if (tiles == 0) return 0;
+    return tiles_per_chunk(win, tiles) * XI * (win->C + win->OC);
+}
+
+size_t winograd_weight_floats(const pv_window *win)
+{
+    return XI * win->C * win->OC;
+}
+
+/* U[xi][c][oc] = (G g G^T)[i][j] for kernel g = kernel[:, :, c, oc] */
+void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC)
+{
+    /* kernel is (3, 3, C, OC), U is (36, C, OC) */
+#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads())
+    for (long c = 0; c < (long)C; c++) {
+        for (size_t oc = 0; oc < OC; oc++) {
+            double g[3][3], t[6][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) g[i][j] = kernel[((size_t)(i * 3 + j) * C + (size_t)c) * OC + oc];
+            for (int j = 0; j < 3; j++) {          /* t = G g */
+                t[0][j] = g[0][j] / 4.0;
+                t[1][j] = -(g[0][j] + g[1][j] + g[2][j]) / 6.0;
+                t[2][j] = -(g[0][j] - g[1][j] + g[2][j]) / 6.0;
+                t[3][j] = g[0][j] / 24.0 + g[1][j] / 12.0 + g[2][j] / 6.0;
+                t[4][j] = g[0][j] / 24.0 - g[1][j] / 12.0 + g[2][j] / 6.0;
+                t[5][j] = g[2][j];
+            }
+            for (int i = 0; i < 6; i++) {          /* U = t G^T */
+                double u[6];
+                u[0] = t[i][0] / 4.0;
+                u[1] = -(t[i][0] + t[i][1] + t[i][2]) / 6.0;
+                u[2] = -(t[i][0] - t[i][1] + t[i][2]) / 6.0;
+                u[3] = t[i][0] / 24.0 + t[i][1] / 12.0 + t[i][2] / 6.0;
+                u[4] = t[i][0] / 24.0 - t[i][1] / 12.0 + t[i][2] / 6.0;
+                u[5] = t[i][2];
+                for (int j = 0; j < 6; j++) U[((size_t)(i * 6 + j) * C + (size_t)c) * OC + oc] = (float)u[j];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* 1-D transforms on CB-lane vectors: out[k*stride] from in[k*stride]                        */
+
+/* r = B^T d */
+static inline void bt6(float *r, const float *d, size_t s, size_t n)
+{
+    for (size_t l = 0; l < n; l++) {
+        float d0 = d[l], d1 = d[s + l], d2 = d[2 * s + l], d3 = d[3 * s + l], d4 = d[4 * s + l], d5 = d[5 * s + l];
+        r[l] = 4 * d0 - 5 * d2 + d4;
+        r[s + l] = -4 * d1 - 4 * d2 + d3 + d4;
+        r[2 * s + l] = 4 * d1 - 4 * d2 - d3 + d4;
+        r[3 * s + l] = -2 * d1 - d2 + 2 * d3 + d4;
+        r[4 * s + l] = 2 * d1 - d2 - 2 * d3 + d4;
+        r[5 * s + l] = 4 * d1 - 5 * d3 + d5;
+    }
+}
+
+/* y = A^T m (6 -> 4) */
+static inline void at4(float *y, const float *m, size_t s, size_t ys, size_t n)
+{
+    for (size_t l = 0; l < n; l++) {
+        float m0 = m[l], m1 = m[s + l], m2 = m[2 * s + l], m3 = m[3 * s + l], m4 = m[4 * s + l], m5 = m[5 * s + l];
+        y[l] = m0 + m1 + m2 + m3 + m4;
+        y[ys + l] = m1 - m2 + 2 * m3 - 2 * m4;
+        y[2 * ys + l] = m1 + m2 + 4 * m3 + 4 * m4;
+        y[3 * ys + l] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+    }
+}
+
+/* m = A y (4 -> 6), the transpose of at4 */
+static inline void a6(float *m, const float *y, size_t ys, size_t s, size_t n)
+{
+    for (size_t l = 0; l < n; l++) {
+        float y0 = y[l], y1 = y[ys + l], y2 = y[2 * ys + l], y3 = y[3 * ys + l];
+        m[l] = y0;
+        m[s + l] = y0 + y1 + y2 + y3;
+        m[2 * s + l] = y0 - y1 + y2 - y3;
+        m[3 * s + l] = y0 + 2 * y1 + 4 * y2 + 8 * y3;
+        m[4 * s + l] = y0 - 2 * y1 + 4 * y2 - 8 * y3;
+        m[5 * s + l] = y3;
+    }
+}
+
+/* x = B v, the transpose of bt6 */
+static inline void b6(float *x, const float *v, size_t s, size_t n)
+{
+    for (size_t l = 0; l < n; l++) {
+        float v0 = v[l], v1 = v[s + l], v2 = v[2 * s + l], v3 = v[3 * s + l], v4 = v[4 * s + l], v5 = v[5 * s + l];
+        x[l] = 4 * v0;
+        x[s + l] = -4 * v1 + 4 * v2 - 2 * v3 + 2 * v4 + 4 * v5;
+        x[2 * s + l] = -5 * v0 - 4 * v1 - 4 * v2 - v3 - v4;
+        x[3 * s + l] = v1 - v2 + 2 * v3 - 2 * v4 - 5 * v5;
+        x[4 * s + l] = v0 + v1 + v2 + v3 + v4;
+        x[5 * s + l] = v5;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct { size_t TH, TW, tiles; } tiling;
+
+static tiling tiling_of(const pv_window *win, size_t N)
+{
+    tiling t;
+    t.TH = (win->OH + 3) / 4;
+    t.TW = (win->OW + 3) / 4;
+    t.tiles = N * t.TH * t.TW;
+    return t;
+}
+
+/* tile index -> image n and top-left output pixel (oh0, ow0) */
+static void tile_origin(const tiling *tl, size_t tile, size_t *n, size_t *oh0, size_t *ow0)
+{
+    size_t per_image = tl->TH * tl->TW, r = tile % per_image;
+    *n = tile / per_image;
+    *oh0 = (r / tl->TW) * 4;
+    *ow0 = (r % tl->TW) * 4;
+}
+
+/* V[xi][t][c] for tiles [t0, t0+T) and channels [c0, c1) */
+static void input_transform(float *V, const float *inp, const pv_window *win, const tiling *tl,
+                            size_t t0, size_t T, size_t c0, size_t c1)
+{
+    const size_t C = win->C;
+    float d[XI * CB], r[XI * CB], v[XI * CB];
+    for (size_t t = 0; t < T; t++) {
+        size_t n, oh0, ow0;
+        tile_origin(tl, t0 + t, &n, &oh0, &ow0);
+        for (size_t cb = c0; cb < c1; cb += CB) {
+            size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 6; i++) {
+                long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top;
+                for (int j = 0; j < 6; j++) {
+                    long iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
+                    float *dst = d + (size_t)(i * 6 + j) * CB;
+                    if (ih < 0 || ih >= (long)win->H || iw < 0 || iw >= (long)win->W)
+                        memset(dst, 0, nl * sizeof(float));
+                    else
+                        memcpy(dst, inp + ((n * win->H + (size_t)ih) * win->W + (size_t)iw) * C + cb, nl * sizeof(float));
+                }
+            }
+            for (int j = 0; j < 6; j++) bt6(r + (size_t)j * CB, d + (size_t)j * CB, 6 * CB, nl);   /* columns */
+            for (int i = 0; i < 6; i++) bt6(v + (size_t)i * 6 * CB, r + (size_t)i * 6 * CB, CB, nl);  /* rows */
+            for (int x = 0; x < XI; x++)
+                memcpy(V + ((size_t)x * T + t) * C + cb, v + (size_t)x * CB, nl * sizeof(float));
+        }
+    }
+}
+
+/* out tile = A^T M A (+ bias, relu) for tiles [t0, t0+T), channels [c0, c1) */
+static void output_transform(float *out, const float *M, const float *bias, pv_act act,
+                             const pv_window *win, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
+{
+    const size_t OC = win->OC;
+    float m[XI * CB], r[24 * CB], y[16 * CB];
+    for (size_t t = 0; t < T; t++) {
+        size_t n, oh0, ow0;
+        tile_origin(tl, t0 + t, &n, &oh0, &ow0);
+        for (size_t cb = c0; cb < c1; cb += CB) {
+            size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int x = 0; x < XI; x++)
+                memcpy(m + (size_t)x * CB, M + ((size_t)x * T + t) * OC + cb, nl * sizeof(float));
+            for (int j = 0; j < 6; j++) at4(r + (size_t)j * CB, m + (size_t)j * CB, 6 * CB, 6 * CB, nl);  /* r is 4x6 */
+            for (int i = 0; i < 4; i++) at4(y + (size_t)i * 4 * CB, r + (size_t)i * 6 * CB, CB, CB, nl);   /* y is 4x4 */
+            for (int i = 0; i < 4 && oh0 + (size_t)i < win->OH; i++)
+                for (int j = 0; j < 4 && ow0 + (size_t)j < win->OW; j++) {
+                    float *o = out + ((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * OC + cb;
+                    const float *src = y + (size_t)(i * 4 + j) * CB;
+                    for (size_t l = 0; l < nl; l++) {
+                        float val = src[l] + (bias ? bias[cb + l] : 0.0f);
+                        o[l] = (act == PV_ACT_RELU && !(val > 0.0f)) ? 0.0f : val;
+                    }
+                }
+        }
+    }
+}
+
+/* dM[xi][t][oc] = (A dY A^T) for tiles [t0, t0+T), channels [c0, c1); dY outside the output is 0 */
+static void grad_output_transform(float *dM, const float *dout, const pv_window *win, const tiling *tl,
+                                  size_t t0, size_t T, size_t c0, size_t c1)
+{
+    const size_t OC = win->OC;
+    float y[16 * CB], r[24 * CB], m[XI * CB];
+    for (size_t t = 0; t < T; t++) {
+        size_t n, oh0, ow0;
+        tile_origin(tl, t0 + t, &n, &oh0, &ow0);
+        for (size_t cb = c0; cb < c1; cb += CB) {
+            size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    float *dst = y + (size_t)(i * 4 + j) * CB;
+                    if (oh0 + (size_t)i >= win->OH || ow0 + (size_t)j >= win->OW)
+                        memset(dst, 0, nl * sizeof(float));
+                    else
+                        memcpy(dst, dout + ((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * OC + cb,
+                               nl * sizeof(float));
+                }
+            for (int j = 0; j < 4; j++) a6(r + (size_t)j * CB, y + (size_t)j * CB, 4 * CB, 4 * CB, nl);  /* r is 6x4 */
+            for (int i = 0; i < 6; i++) a6(m + (size_t)i * 6 * CB, r + (size_t)i * 4 * CB, CB, CB, nl);  /* m is 6x6 */
+            for (int x = 0; x < XI; x++)
+                memcpy(dM + ((size_t)x * T + t) * OC + cb, m + (size_t)x * CB, nl * sizeof(float));
+        }
+    }
+}
+
+/* dinp += B dV B^T, overlap-added, for tiles [t0, t0+T), channels [c0, c1) */
+static void grad_input_transform(float *dinp, const float *dV, const pv_window *win, const tiling *tl,
+                                 size_t t0, size_t T, size_t c0, size_t c1)
+{
+    const size_t C = win->C;
+    float v[XI * CB], r[XI * CB], x[XI * CB];
+    for (size_t t = 0; t < T; t++) {
+        size_t n, oh0, ow0;
+        tile_origin(tl, t0 + t, &n, &oh0, &ow0);
+        for (size_t cb = c0; cb < c1; cb += CB) {
+            size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int k = 0; k < XI; k++)
+                memcpy(v + (size_t)k * CB, dV + ((size_t)k * T + t) * C + cb, nl * sizeof(float));
+            for (int j = 0; j < 6; j++) b6(r + (size_t)j * CB, v + (size_t)j * CB, 6 * CB, nl);
+            for (int i = 0; i < 6; i++) b6(x + (size_t)i * 6 * CB, r + (size_t)i * 6 * CB, CB, nl);
+            for (int i = 0; i < 6; i++) {
+                long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top;
+                if (ih < 0 || ih >= (long)win->H) continue;
+                for (int j = 0; j < 6; j++) {
+                    long iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
+                    if (iw < 0 || iw >= (long)win->W) continue;
+                    float *d = dinp + ((n * win->H + (size_t)ih) * win->W + (size_t)iw) * C + cb;
+                    const float *src = x + (size_t)(i * 6 + j) * CB;
+                    for (size_t l = 0; l < nl; l++) d[l] += src[l];
+                }
+            }
+        }
+    }
+}
+
+/* the channel slice [c0, c1) of thread k out of `threads`, in whole CB blocks */
+static void channel_slice(size_t C, int threads, int k, size_t *c0, size_t *c1)
+{
+    size_t blocks = (C + CB - 1) / CB, per = (blocks + (size_t)threads - 1) / (size_t)threads;
+    *c0 = per * (size_t)k * CB;
+    *c1 = *c0 + per * CB;
+    if (*c0 > C) *c0 = C;
+    if (*c1 > C) *c1 = C;
+}
+
+void winograd_forward(float *out, const float *inp, const float *U, const float *bias,
+                      const pv_window *win, size_t N, pv_act act, float *work, int threads)
+{
+    /* out is (N, OH, OW, OC), inp is (N, H, W, C), U is (36, C, OC); work holds V and M */
+    const tiling tl = tiling_of(win, N);
+    if (tl.tiles == 0) return;
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl.tiles);
+    float *V = work, *M = work + XI * Tmax * C;
+    for (size_t t0 = 0; t0 < tl.tiles; t0 += Tmax) {
+        const size_t T = tl.tiles - t0 < Tmax ? tl.tiles - t0 : Tmax;
+#pragma omp parallel num_threads(threads)
+        {
+            int k = 0, nt = 1;
+#ifdef _OPENMP
+            k = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            size_t c0, c1;
+            channel_slice(C, nt, k, &c0, &c1);
+            input_transform(V, inp, win, &tl, t0, T, c0, c1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int x = 0; x < XI; x++)
+                pv_sgemm(0, 0, T, OC, C, 1.0f, V + (size_t)x * T * C, C, U + (size_t)x * C * OC, OC, 0.0f,
+                         M + (size_t)x * T * OC, OC);
+            channel_slice(OC, nt, k, &c0, &c1);
+            output_transform(out, M, bias, act, win, &tl, t0, T, c0, c1);
+        }
+    }
+}
+
+void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
+                             size_t N, float *work, int threads)
+{
+    /* dinp is (N, H, W, C) accumulated into, dout is (N, OH, OW, OC), U is (36, C, OC) */
+    const tiling tl = tiling_of(win, N);
+    if (tl.tiles == 0) return;
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl.tiles);
+    float *dV = work, *dM = work + XI * Tmax * C;
+    for (size_t t0 = 0; t0 < tl.tiles; t0 += Tmax) {
+        const size_t T = tl.tiles - t0 < Tmax ? tl.tiles - t0 : Tmax;
+#pragma omp parallel num_threads(threads)
+        {
+            int k = 0, nt = 1;
+#ifdef _OPENMP
+            k = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            size_t c0, c1;
+            channel_slice(OC, nt, k, &c0, &c1);
+            grad_output_transform(dM, dout, win, &tl, t0, T, c0, c1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int x = 0; x < XI; x++)
+                pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
+                         dV + (size_t)x * T * C, C);
+            channel_slice(C, nt, k, &c0, &c1);
+            grad_input_transform(dinp, dV, win, &tl, t0, T, c0, c1);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* sharing transformed kernels between graphs                                                */
+
+/* apply_modifications builds a new graph over the same weight arrays; recomputing U for every
+ * 3x3 layer would cost far more than the 1 ms that rebuild is allowed. Graphs therefore share U
+ * through this registry, keyed by the kernel's address, size and a sampled fingerprint (a
+ * replaced array at a recycled address fails the fingerprint). Called with the GIL held, so the
+ * list needs no lock of its own. */
+typedef struct wino_entry {
+    const float *kernel;
+    size_t C, OC;
+    uint64_t fingerprint;
+    float *U;
+    int refs;
+    struct wino_entry *next;
+} wino_entry;
+
+static wino_entry *registry = NULL;
+
+static uint64_t fingerprint(const float *kernel, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    size_t step = n / 256 + 1;
+    for (size_t i = 0; i < n; i += step) {
+        uint32_t bits;
+        memcpy(&bits, &kernel[i], sizeof bits);
+        h = (h ^ bits) * 1099511628211ULL;
+    }
+    return h;
+}
+
+const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC)
+{
+    uint64_t fp = fingerprint(kernel, 9 * C * OC);
+    for (wino_entry *e = registry; e; e = e->next)
+        if (e->kernel == kernel && e->C == C && e->OC == OC && e->fingerprint == fp) {
+            e->refs++;
+            return e->U;
+        }
+    wino_entry *e = calloc(1, sizeof *e);
+    size_t n;
+    if (!e || pv_mul_size(XI * C, OC, &n) || !(e->U = malloc(n * sizeof(float)))) {
+        free(e);
+        return NULL;
+    }
+    winograd_transform_kernel(e->U, kernel, C, OC);
+    e->kernel = kernel; e->C = C; e->OC = OC; e->fingerprint = fp; e->refs = 1;
+    e->next = registry;
+    registry = e;
+    return e->U;
+}
+
+void winograd_weights_release(const float *U)
+{
+    for (wino_entry **p = &registry; *p; p = &(*p)->next)
+        if ((*p)->U == U) {
+            wino_entry *e = *p;
+            if (--e->refs == 0) {
+                *p = e->next;
+                free(e->U);
+                free(e);
+            }
+            return;
+        }
+}
