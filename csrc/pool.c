@@ -72,9 +72,54 @@ void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_
     pool_forward(out, inp, win, N, 0, threads);
 }
 
+/* Max backward for windows that do not overlap (stride >= pool size, e.g. VGG's 2x2/2): each
+ * input cell belongs to at most one window, so threads can own output rows, and the channels
+ * stay the contiguous inner loop. `best` holds, per channel, the offset of the window's first
+ * maximum. */
+static void maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp,
+                                      const pv_window *win, size_t N, int threads)
+{
+    const size_t C = win->C;
+    const long rows = (long)(N * win->OH);
+#pragma omp parallel num_threads(threads)
+    {
+        size_t *best = malloc(C * sizeof *best);
+        float *bv = malloc(C * sizeof *bv);
+#pragma omp for schedule(static)
+        for (long row = 0; row < rows; row++) {
+            if (!best || !bv) continue;   /* cannot happen in practice; never crash on it */
+            size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH, h0, h1;
+            window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
+            for (size_t ow = 0; ow < win->OW; ow++) {
+                size_t w0, w1;
+                window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
+                if (h0 == h1 || w0 == w1) continue;
+                int first = 1;
+                for (size_t kh = h0; kh < h1; kh++)
+                    for (size_t kw = w0; kw < w1; kw++) {
+                        size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
+                                     ow * win->SW + kw - win->pad_left) * C;
+                        const float *x = inp + at;
+                        for (size_t c = 0; c < C; c++)
+                            if (first || x[c] > bv[c]) { bv[c] = x[c]; best[c] = at + c; }
+                        first = 0;
+                    }
+                const float *g = dout + ((n * win->OH + oh) * win->OW + ow) * C;
+                for (size_t c = 0; c < C; c++) dinp[best[c]] += g[c];
+            }
+        }
+        free(best);
+        free(bv);
+    }
+}
+
 static void pool_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
                           size_t N, int is_max, int threads)
 {
+    if (is_max && win->SH >= win->KH && win->SW >= win->KW) {
+        maxpool_backward_disjoint(dinp, dout, inp, win, N, threads);
+        return;
+    }
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, C); inp only for max */
     const size_t C = win->C;
     const long tasks = (long)(N * C);
