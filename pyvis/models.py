@@ -352,10 +352,8 @@ class Model(Layer):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         arrays = engine.prepare_inputs(self, x)
         n = arrays[0].shape[0]
-        if n == 0:
-            raise ValueError("predict: the input has no samples (batch size 0)")
         chunks = [[] for _ in self._outputs]
-        for start in range(0, n, batch_size):
+        for start in range(0, max(n, 1), batch_size):      # an empty batch runs once
             part = [a[start:start + batch_size] for a in arrays]
             tape = engine.run(self, part)
             for k, t in enumerate(self._outputs):

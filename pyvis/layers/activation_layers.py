@@ -1,5 +1,7 @@
 """Activation layers with parameters: ReLU (max_value, negative_slope, threshold) and Softmax."""
 
+import numbers
+
 from pyvis.layers.base import Layer
 
 
@@ -8,16 +10,16 @@ class ReLU(Layer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
-        if max_value is not None and (not isinstance(max_value, (int, float))
+        if max_value is not None and (not isinstance(max_value, numbers.Real)
                                       or max_value < 0):
             raise ValueError(
                 f"ReLU '{self.name}': max_value must be None or a non-negative number, "
                 f"got {max_value!r}")
-        if not isinstance(negative_slope, (int, float)) or negative_slope < 0:
+        if not isinstance(negative_slope, numbers.Real) or negative_slope < 0:
             raise ValueError(
                 f"ReLU '{self.name}': negative_slope must be a non-negative number, "
                 f"got {negative_slope!r}")
-        if not isinstance(threshold, (int, float)):
+        if not isinstance(threshold, numbers.Real):
             raise ValueError(
                 f"ReLU '{self.name}': threshold must be a number, got {threshold!r}")
         self.max_value = None if max_value is None else float(max_value)
@@ -43,9 +45,9 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)) and len(axis) == 1:
             axis = axis[0]
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
             raise ValueError(f"Softmax '{self.name}': axis must be an int, got {axis!r}")
-        self.axis = axis
+        self.axis = int(axis)
 
     def _check_input_shapes(self, shapes):
         super()._check_input_shapes(shapes)

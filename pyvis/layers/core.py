@@ -1,6 +1,7 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Reshape."""
 
 import math
+import numbers
 
 from pyvis import activations
 from pyvis.layers.base import (Layer, check_data_format, glorot_uniform, positive_int,
@@ -62,7 +63,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        if not isinstance(rate, numbers.Real) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise ValueError(
                 f"Dropout '{self.name}': rate must be a float in [0, 1], got {rate!r}")
         self.rate = float(rate)

@@ -1,5 +1,7 @@
 """Merge layers: Add and Concatenate (called on a list of tensors)."""
 
+import numbers
+
 from pyvis.layers.base import Layer
 
 
@@ -38,9 +40,9 @@ class Concatenate(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
             raise ValueError(f"Concatenate '{self.name}': axis must be an int, got {axis!r}")
-        self.axis = axis
+        self.axis = int(axis)
 
     def compute_output_shape(self, input_shape):
         rank = len(input_shape[0])
