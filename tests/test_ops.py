@@ -111,6 +111,13 @@ CONV_CASES = [
     (12, 13, 8, 16, (3, 3), (2, 2), (1, 1), "valid", True, "linear"),
     (9, 8, 3, 4, (4, 4), (3, 3), (1, 1), "same", True, "linear"),   # even kernel, odd padding
     (7, 7, 2, 2, (7, 7), (1, 1), (1, 1), "valid", True, "linear"),  # output 1x1
+    # 3x3 stride-1 with >= 16 channels in and out: the fast (Winograd) path, with partial tiles
+    (7, 9, 16, 16, (3, 3), (1, 1), (1, 1), "same", True, "relu"),
+    (13, 6, 24, 17, (3, 3), (1, 1), (1, 1), "valid", False, "linear"),
+    (3, 4, 32, 16, (3, 3), (1, 1), (1, 1), "same", True, "linear"),  # smaller than one tile
+    (1, 1, 16, 20, (3, 3), (1, 1), (1, 1), "same", True, "relu"),
+    (14, 14, 64, 64, (3, 3), (1, 1), (1, 1), "same", True, "linear"),
+    (9, 10, 16, 16, (3, 3), (1, 1), (2, 2), "same", True, "linear"),  # dilated: not Winograd
 ]
 
 
@@ -256,6 +263,9 @@ POOL_CASES = [
     (5, 7, 2, (4, 4), (3, 3), "same"),
     (1, 1, 3, (2, 2), None, "same"),      # 1x1 input, window mostly padding
     (3, 4, 2, (3, 4), None, "valid"),     # window = whole image
+    (8, 10, 64, (2, 2), None, "valid"),   # many channels (channel-innermost loops)
+    (9, 9, 32, (2, 2), None, "same"),
+    (7, 7, 64, (3, 3), (2, 2), "same"),   # overlapping windows
 ]
 
 
