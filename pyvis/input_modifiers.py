@@ -25,14 +25,15 @@ __all__ = ['InputModifier', 'Jitter', 'Rotate', 'Rotate2D', 'Scale']
 def global_generator():
     """The process-wide random generator pyvis draws from.
 
-    ``pyvis.backend.rng()`` when the backend provides it; otherwise NumPy's global RandomState,
-    which is what ``pyvis.backend.set_random_seed`` seeds.
+    ``pyvis.backend.rng()`` when the backend provides it; otherwise the ``numpy.random`` module
+    itself (its global RandomState, which ``pyvis.backend.set_random_seed`` seeds): it offers
+    the ``random``, ``uniform`` and ``randint`` draws used here.
     """
     from pyvis import backend
     rng = getattr(backend, 'rng', None)
     if rng is not None:
         return rng()
-    return np.random.mtrand._rand
+    return np.random
 
 
 def draw_integers(gen, low, high):

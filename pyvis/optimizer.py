@@ -282,6 +282,15 @@ class Optimizer(object):
             grads = _l2_normalize(grads)
         return values, overall, grads, wrt_value
 
+    def compute_fn(self, inputs):
+        """keras-vis's compiled function: ``[input, learning_phase]`` ->
+        ``[each weighted loss..., overall loss, grads, wrt value]`` (learning phase ignored:
+        pyvis always runs in inference mode)."""
+        x = np.asarray(inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
+        values, overall, grads, wrt_value = self.evaluate(x)
+        return [_scalar_or_batch(v) for v in values] + [_scalar_or_batch(overall), grads,
+                                                         wrt_value]
+
     # ------------------------------------------------------------------ seed
 
     def _get_seed_input(self, seed_input, gen):
@@ -355,7 +364,7 @@ class Optimizer(object):
         grads = wrt_value = None
         progress = None
         if verbose:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
             progress = tqdm(total=max_iter, desc='Activation maximization', unit='it')
         lend = using_generator(modifiers, gen) if seed is not None else _no_context()
         try:

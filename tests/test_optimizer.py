@@ -346,3 +346,16 @@ def test_nan_loss_returns_an_image_with_a_warning():
     with pytest.warns(RuntimeWarning, match='never finite'):
         img = opt.minimize(max_iter=3, verbose=False)[0]
     assert img.shape == (8,) and np.all(np.isfinite(img))
+
+
+def test_compute_fn_like_keras_vis():
+    model = _linear_model()
+    w = model.get_layer('lin').get_weights()[0][:, 1].astype(np.float64)
+    opt = Optimizer(model.input, [(ActivationMaximization(model.layers[-1], 1), 3),
+                                  (LPNorm(model.input), 0)])
+    x = np.random.default_rng(0).normal(size=(1, 8)).astype(np.float32)
+    am, overall, grads, value = opt.compute_fn([x, 0])
+    np.testing.assert_allclose(am, -3 * (x[0].astype(np.float64) @ w), rtol=1e-5)
+    assert overall == am
+    np.testing.assert_allclose(grads[0], -w / np.linalg.norm(w), rtol=1e-5)
+    np.testing.assert_array_equal(value, x)
