@@ -12,8 +12,8 @@ best input, deprocessed to ``input_range``.
 
 Fixed on purpose (DESIGN.md): a weight of ``None`` drops the term like 0; ``verbose`` shows a
 tqdm progress bar and never appends to the caller's callback list; the best input is the one that
-was evaluated (keras-vis stored the input *after* the step); if no loss is ever finite the last
-evaluated input is returned instead of crashing.
+was evaluated (keras-vis stored the input *after* the step); if no loss is ever finite the first
+evaluated input is returned, with a warning, instead of crashing.
 
 Extended: ``seed_input`` may be a batch (N, ...).  Every sample is optimised on its own (its own
 loss, gradient norm and best input), so a single image gives exactly keras-vis's trajectory.
@@ -210,8 +210,8 @@ class Optimizer(object):
         input_tensor: the model input (``model.input``), or the pyvis model itself.
         losses: list of ``(Loss, weight)``; a weight of 0 or None drops the term.
         input_range: (min, max) of valid input values; the result is deprocessed to it.
-        wrt_tensor: tensor (or layer, name, index) to take gradients with respect to; ``None``
-            means the input.  When it is not the input, the input is never updated (keras-vis).
+        wrt_tensor: tensor or layer to take gradients with respect to (a layer name or index
+            too when ``input_tensor`` is the model); ``None`` means the input.  When it is not the input, the input is never updated (keras-vis).
         norm_grads: L2-normalise the gradient of every sample.
     """
 
