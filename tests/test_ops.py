@@ -542,3 +542,86 @@ def test_backward_twice_on_one_tape_is_repeatable(rng):
     (g1,) = tape.backward([(model.output, gy)])
     (g2,) = tape.backward([(model.output, gy)])
     assert np.array_equal(g1, g2)
+
+
+def _wino_conv_model():
+    """Conv 3x3/1 with 16 -> 16 channels (eligible for pre-transformed Winograd weights)."""
+    layer = layers.Conv2D(16, 3, padding="same", name="conv16")
+    return one_layer_model(layer, (6, 7, 16)), layer
+
+
+def test_tapes_are_independent(rng):
+    """A second forward (other data, other batch size) must not disturb an earlier tape."""
+    model, layer = _wino_conv_model()
+    k = f32(rng.standard_normal((3, 3, 16, 16)) / 12)
+    layer.set_weights([k, np.zeros(16, np.float32)])
+    x1 = f32(rng.standard_normal((3, 6, 7, 16)))
+    x2 = f32(rng.standard_normal((1, 6, 7, 16)))
+    gy1 = f32(rng.standard_normal((3, 6, 7, 16)))
+    tape1 = model.run(x1)
+    tape2 = model.run(x2)
+    assert_close(tape1.value(model.output), R.conv2d(x1, k, padding="same"), "first tape value")
+    (g1,) = tape1.backward([(model.output, gy1)])
+    assert_close(g1, R.conv2d_backward(gy1, x1.shape, k, padding="same"), "first tape gradient")
+    assert_close(tape2.value(model.output), R.conv2d(x2, k, padding="same"), "second tape value")
+
+
+def test_set_weights_after_first_run_is_used(rng):
+    """Weights changed after the graph was compiled (in place or replaced) take effect,
+    including any pre-transformed (Winograd) copy of the kernel."""
+    model, layer = _wino_conv_model()
+    x = f32(rng.standard_normal((2, 6, 7, 16)))
+    gy = f32(rng.standard_normal((2, 6, 7, 16)))
+    for _ in range(3):
+        k = f32(rng.standard_normal((3, 3, 16, 16)) / 12)
+        b = f32(rng.standard_normal(16))
+        layer.set_weights([k, b])
+        tape = model.run(x)
+        assert_close(model.predict(x), R.conv2d(x, k, b, padding="same"), "predict after set_weights")
+        (gx,) = tape.backward([(model.output, gy)])
+        assert_close(gx, R.conv2d_backward(gy, x.shape, k, padding="same"), "gradient after set_weights")
+
+
+def test_predict_in_batches(rng):
+    """predict's batch_size only splits the work (the summation order may change with
+    the batch, so each split is held to the reference, not to bitwise equality)."""
+    model, layer = _wino_conv_model()
+    k = f32(rng.standard_normal((3, 3, 16, 16)) / 12)
+    layer.set_weights([k, np.zeros(16, np.float32)])
+    x = f32(rng.standard_normal((5, 6, 7, 16)))
+    y_ref = R.conv2d(x, k, padding="same")
+    for batch_size in (None, 1, 2, 5, 64):
+        assert_close(model.predict(x, batch_size=batch_size), y_ref, "batch_size=%s" % batch_size)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_thread_count_does_not_change_results(rng, threads):
+    """Every thread count (including more threads than cores) gives reference results."""
+    inp = layers.Input(shape=(9, 8, 16))
+    conv = layers.Conv2D(16, 3, padding="same")
+    dense = layers.Dense(5)
+    t = layers.MaxPooling2D(2, padding="same")(conv(inp))
+    out = dense(layers.Flatten()(layers.AveragePooling2D(2)(t)))
+    model = models.Model(inp, out)
+    k = f32(rng.standard_normal((3, 3, 16, 16)) / 12)
+    b = f32(rng.standard_normal(16))
+    wd = f32(rng.standard_normal((64, 5)) / 8)
+    bd = f32(rng.standard_normal(5))
+    conv.set_weights([k, b])
+    dense.set_weights([wd, bd])
+    x = f32(rng.standard_normal((3, 9, 8, 16)))
+    gy = f32(rng.standard_normal((3, 5)))
+    z = R.conv2d(x, k, b, padding="same")
+    m = R.max_pool2d(z, (2, 2), (2, 2), "same")
+    a = R.avg_pool2d(m, (2, 2), (2, 2))
+    y_ref = R.dense(R.flatten(a), wd, bd)
+    g = R.reshape_backward(R.dense_backward(gy, wd), a.shape)
+    g = R.max_pool2d_backward(R.avg_pool2d_backward(g, m.shape, (2, 2), (2, 2)), z, (2, 2), (2, 2), "same")
+    gx_ref = R.conv2d_backward(g, x.shape, k, padding="same")
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(threads)
+        assert _core.get_num_threads() == threads
+        check_single(model, x, y_ref, gy, gx_ref)
+    finally:
+        _core.set_num_threads(before)
