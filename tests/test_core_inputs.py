@@ -485,3 +485,113 @@ def test_multi_input_model_wrong_count(rng):
         m.predict([x, x, x])
     with pytest.raises(ValueError):
         m.predict([x, f32(rng.standard_normal((3, 3)))])  # batch sizes differ
+
+
+# --------------------------------------------------------------------------
+# unusual but legal requests
+# --------------------------------------------------------------------------
+
+def test_weight_layouts_do_not_matter(rng, weights):
+    """Fortran-ordered, strided and byte-swapped weights give the same results, in the
+    core and through layer.set_weights."""
+    k, b, wd, bd = weights
+    x = f32(rng.standard_normal((2,) + IN_DIMS))
+    y_ref = reference_forward(x, weights)
+    odd = (np.asfortranarray(k), b.astype(b.dtype.newbyteorder()),
+           np.repeat(wd, 2, axis=1)[:, ::2], bd)
+    assert all(np.array_equal(o, w) for o, w in zip(odd, weights))
+    assert R.rel_err(make_graph(odd).forward([x]).value(2), y_ref) <= TOL
+
+    conv = layers.Conv2D(4, 3, padding="same")
+    model = models.Model(inp := layers.Input(shape=IN_DIMS), conv(inp))
+    conv.set_weights([odd[0], odd[1]])
+    assert R.rel_err(model.predict(x), R.conv2d(x, k, b, padding="same")) <= TOL
+
+
+def test_duplicate_seeds_and_wrt(rng, weights):
+    x = f32(rng.standard_normal((2,) + IN_DIMS))
+    gy = f32(rng.standard_normal((2, 5, 6, 3)))
+    tape = make_graph(weights).forward([x])
+    g_ref = reference_backward(gy, weights, x.shape)
+    ga, gb = tape.backward([(2, gy), (2, gy)], [0, 0], _core.MOD_NONE)
+    assert R.rel_err(ga, 2 * g_ref) <= TOL and np.array_equal(ga, gb)
+    # wrt the seeded node itself is the seed
+    (g2,) = tape.backward([(2, gy)], [2], _core.MOD_NONE)
+    assert np.array_equal(g2, gy)
+
+
+def test_wrt_unreachable_node_is_zero(rng):
+    graph = _core.Graph([
+        (_core.OP_INPUT, (), (3,), (), ()),
+        (_core.OP_INPUT, (), (4,), (), ()),
+        (_core.OP_ACTIVATION, (0,), (_core.ACT_TANH, 0), (0.0, 0.0, 0.0), ()),
+        (_core.OP_ACTIVATION, (1,), (_core.ACT_TANH, 0), (0.0, 0.0, 0.0), ()),
+    ])
+    xa, xb = f32(rng.standard_normal((2, 3))), f32(rng.standard_normal((2, 4)))
+    tape = graph.forward([xa, xb])
+    ga, gb = tape.backward([(2, np.ones((2, 3), np.float32))], [0, 1], _core.MOD_NONE)
+    assert R.rel_err(ga, R.activation_backward(np.ones((2, 3)), xa, "tanh")) <= TOL
+    assert gb.shape == (2, 4) and np.all(gb == 0)
+
+
+def test_concurrent_runs_on_one_graph(rng, weights):
+    """The GIL is released during runs: forwards/backwards on one graph from several
+    threads at once must not share scratch memory."""
+    import threading
+    graph = make_graph(weights)
+    xs = [f32(rng.standard_normal((n,) + IN_DIMS)) for n in (1, 3, 2, 3)]
+    gys = [f32(rng.standard_normal((x.shape[0], 5, 6, 3))) for x in xs]
+    results = [None] * len(xs)
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results[i] = run_graph(graph, xs[i], gys[i])
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for x, gy, (y, gx) in zip(xs, gys, results):
+        assert R.rel_err(y, reference_forward(x, weights)) <= TOL
+        assert R.rel_err(gx, reference_backward(gy, weights, x.shape)) <= TOL
+
+
+def test_concurrent_runs_on_one_model_fast_conv_path(rng):
+    """Same as above through the model API, on a conv eligible for the Winograd path
+    (3x3/1, >= 16 channels), whose scratch buffers are the largest."""
+    import threading
+    inp = layers.Input(shape=(20, 18, 16))
+    conv = layers.Conv2D(16, 3, padding="same")
+    model = models.Model(inp, conv(inp))
+    k = f32(rng.standard_normal((3, 3, 16, 16)) / 12)
+    b = f32(rng.standard_normal(16))
+    conv.set_weights([k, b])
+    xs = [f32(rng.standard_normal((n, 20, 18, 16))) for n in (2, 1, 3, 2)]
+    gys = [f32(rng.standard_normal(x.shape)) for x in xs]
+    results = [None] * len(xs)
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(4):
+                tape = model.run(xs[i])
+                (gx,) = tape.backward([(model.output, gys[i])])
+                results[i] = (tape.value(model.output), gx)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for x, gy, (y, gx) in zip(xs, gys, results):
+        assert R.rel_err(y, R.conv2d(x, k, b, padding="same")) <= TOL
+        assert R.rel_err(gx, R.conv2d_backward(gy, x.shape, k, padding="same")) <= TOL
