@@ -251,11 +251,15 @@ class _Builder:
         config = entry.get("config")
         if not isinstance(class_name, str):
             raise self.fail(f"layer entry without a class_name: {json.dumps(entry)[:200]}", scope)
-        if class_name in CODE_LAYERS or _contains_lambda(config):
-            name = config.get("name") if isinstance(config, dict) else entry.get("name")
-            raise self.fail(f"layer {name!r} is a {class_name} layer (or holds a lambda): its Python code is "
-                            "stored in the file and pyvis never runs code from a file. Rebuild the model "
-                            "without Lambda layers", scope)
+        is_model = class_name in FUNCTIONAL_CLASSES + SEQUENTIAL_CLASSES
+        if class_name in CODE_LAYERS or (not is_model and _contains_lambda(config)):
+            # (a model's own config holds its layers; those are checked one by one)
+            name = config.get("name") if isinstance(config, dict) else None
+            name = name or entry.get("name")
+            what = f"is a {class_name} layer" if class_name in CODE_LAYERS else \
+                f"({class_name}) holds a serialized Python lambda"
+            raise self.fail(f"layer {name!r} {what}: its Python code is stored in the file and pyvis never runs "
+                            "code from a file. Rebuild the model without Lambda layers or lambdas", scope)
         if class_name in FUNCTIONAL_CLASSES + SEQUENTIAL_CLASSES and isinstance(config, list):
             config = {"layers": config}
         if not isinstance(config, dict):
