@@ -259,3 +259,27 @@ def assert_close(actual, expected, rtol=1e-4):
     scale = max(np.abs(expected).max(), 1e-30)
     err = np.abs(actual - expected).max() / scale
     assert err <= rtol, f"relative error {err:.3g} > {rtol}"
+
+
+def shared_two_inputs(seed=3):
+    """Two inputs, one Dense applied to both (two nodes of one layer), two outputs."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    L = k.layers
+    a = k.Input((5,), name="a")
+    b = k.Input((5,), name="b")
+    shared = L.Dense(4, activation="relu", name="shared")
+    sa, sb = shared(a), shared(b)
+    total = L.Add(name="total")([sa, sb])
+    return k.Model([a, b], [L.Dense(2, name="out1")(total), L.Dense(3, activation="sigmoid", name="out2")(sb)],
+                   name="shared_model")
+
+
+def sequential_with_functional(seed=4):
+    k = keras()
+    k.utils.set_random_seed(seed)
+    L = k.layers
+    inner_in = k.Input((8, 8, 2))
+    inner = k.Model(inner_in, L.Conv2D(3, 3, activation="relu", name="conv")(inner_in), name="block")
+    return k.Sequential([k.Input((8, 8, 2)), inner, L.GlobalMaxPooling2D(name="gmp"), L.Dense(2, name="top")],
+                        name="seq_outer")

@@ -275,3 +275,25 @@ def test_envelope_helper_is_keras2_dialect(kmodels):
     head = [e for e in env["config"]["layers"] if e["name"] == "head"][0]
     assert head["inbound_nodes"] == [[["inner", 1, 0, {}]]]
     assert copy.deepcopy(inner)["class_name"] == "Model"
+
+
+@pytest.mark.parametrize("variant", ["fixed_bytes", "utf8_str", "one_element_array"])
+def test_root_string_attribute_variants(kmodels, tmp_path, rng, variant):
+    """model_config/keras_version as fixed-length bytes, UTF-8 str (tf.keras) or a 1-element array."""
+    path = tmp_path / "attrs.h5"
+    env = kf.write_keras2_full(path, kmodels["functional"])
+    text = json.dumps(env)
+    with h5py.File(path, "a") as f:
+        for key, value in (("model_config", text), ("keras_version", "2.15.0"), ("backend", "tensorflow")):
+            del f.attrs[key]
+            if variant == "fixed_bytes":
+                f.attrs[key] = np.bytes_(value.encode())
+            elif variant == "utf8_str":
+                f.attrs[key] = value                      # h5py 3: variable-length UTF-8
+            else:
+                f.attrs[key] = np.array([value.encode()])
+        kind = f.attrs.get_id("model_config").dtype
+        assert (kind.kind == "S") == (variant != "utf8_str")
+    model = pio.load_model(path)
+    x = _x("functional", rng)
+    kf.assert_close(model.predict(x), kmodels["functional"].predict(x, verbose=0))

@@ -266,3 +266,103 @@ def test_predict_through_public_models_api(saved, rng):
     model.load_weights(os.fspath(paths["weights"]))
     x = _input("functional", rng)
     kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "keras2"])
+def test_shared_layer_and_multiple_inputs_outputs(tmp_path, fmt, rng):
+    kmodel = kf.shared_two_inputs()
+    kf.randomize(kmodel, 4)
+    path = tmp_path / ("m.h5" if fmt != "keras" else "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "keras2":
+            kf.write_keras2_full(path, kmodel)
+        else:
+            kmodel.save(path)
+    model = pio.load_model(path)
+    xs = [rng.normal(size=(4, 5)).astype("float32") for _ in range(2)]
+    got = model.predict(xs)
+    want = kmodel.predict(xs, verbose=0)
+    assert len(got) == 2
+    for g, w in zip(got, want):
+        kf.assert_close(g, w)
+    assert len(model.get_layer("shared").inbound_nodes) == 2
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "keras2"])
+def test_sequential_holding_a_functional_model(tmp_path, fmt, rng):
+    kmodel = kf.sequential_with_functional()
+    kf.randomize(kmodel, 5)
+    path = tmp_path / ("m.h5" if fmt != "keras" else "m.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "keras2":
+            kf.write_keras2_full(path, kmodel)
+        else:
+            kmodel.save(path)
+    model = pio.load_model(path)
+    x = rng.normal(size=(3, 8, 8, 2)).astype("float32")
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+    assert "conv" in [layer.name for layer in model.layers]
+
+
+def test_keras_archive_is_read_in_place(saved, monkeypatch, rng):
+    """The STORED model.weights.h5 member is read through a window: no temporary copy."""
+    import tempfile
+    from pyvis.io import keras_v3
+
+    def no_temp(*args, **kwargs):
+        raise AssertionError("the weights member was copied")
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_temp)
+    monkeypatch.setattr(keras_v3.tempfile, "TemporaryFile", no_temp)
+    kmodel, paths = saved["functional"]
+    x = _input("functional", rng)
+    kf.assert_close(pio.load_model(paths["keras"]).predict(x), kmodel.predict(x, verbose=0))
+
+
+def _copy_h5(src, dst, rename=None, drop_name_attrs=False):
+    import h5py
+    with h5py.File(src) as fin, h5py.File(dst, "w") as fout:
+        for key in fin:
+            fin.copy(fin[key], fout, name=(rename or {}).get(key, key))
+        if drop_name_attrs:
+            fout.visititems(lambda n, o: o.attrs.__delitem__("name") if "name" in o.attrs else None)
+
+
+def test_keras3_weights_without_name_attributes(saved, tmp_path, rng):
+    """Keras 3.0-3.5 wrote no `name` on `vars` groups: paths still work, by_name explains why not."""
+    kmodel, paths = saved["functional"]
+    _copy_h5(paths["weights"], tmp_path / "old.weights.h5", drop_name_attrs=True)
+    model = pio.load_model(paths["keras"])
+    _scramble(model, rng)
+    model.load_weights(tmp_path / "old.weights.h5")
+    x = _input("functional", rng)
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="3.6"):
+        model.load_weights(tmp_path / "old.weights.h5", by_name=True)
+
+
+def test_tf_keras_2_13_layer_checkpoint_dependencies(saved, tmp_path, rng):
+    kmodel, paths = saved["sequential"]
+    _copy_h5(paths["weights"], tmp_path / "tf213.weights.h5", rename={"layers": "_layer_checkpoint_dependencies"})
+    model = pio.load_model(paths["keras"])
+    _scramble(model, rng)
+    model.load_weights(tmp_path / "tf213.weights.h5")
+    x = _input("sequential", rng)
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+
+
+def test_as_pyvis_model_reconverts_after_activation_edit(rng):
+    kmodel = kf.functional_add_concat(seed=6)
+    first = pio.as_pyvis_model(kmodel)
+    assert first.get_layer("hidden").activation is activations.elu
+    kmodel.get_layer("hidden").activation = activations.linear
+    second = pio.as_pyvis_model(kmodel)
+    assert second is not first and second.get_layer("hidden").activation is activations.linear
+    assert pio.as_pyvis_model(kmodel) is second
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_from_keras_keeps_keras_layer_order(saved, kind):
+    kmodel, _ = saved[kind]
+    assert [l.name for l in pio.from_keras(kmodel).layers] == [l.name for l in kmodel.layers]

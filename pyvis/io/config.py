@@ -400,11 +400,25 @@ class _Builder:
             batch_shape = [cfg.get("batch_size")] + list(cfg["input_shape"])
         if batch_shape is None and rec.config.get("build_input_shape") is not None:
             batch_shape = rec.config["build_input_shape"]
+        if batch_shape is None and head.kind == "model":
+            batch_shape = self.nested_input_shape(head, scope)
         if batch_shape is None:
             raise self.fail(f"Sequential model {rec.name!r} has no input shape (no InputLayer, "
                             "batch_input_shape or build_input_shape): it was never built", scope)
         self._check_shape(batch_shape, f"Sequential {rec.name!r} input shape", scope)
         return tuple(batch_shape)
+
+    def nested_input_shape(self, rec, scope):
+        """The input shape declared inside a nested model's own config (its first InputLayer)."""
+        if rec.sequential:
+            self.sequential_records(rec, scope + (rec.name,))
+            return self.sequential_input_shape(rec, scope + (rec.name,))
+        refs = _flatten_refs(rec.config.get("input_layers"), self.label, "input_layers")
+        for entry in rec.config.get("layers") or []:
+            if isinstance(entry, dict) and refs and entry.get("name", (entry.get("config") or {}).get("name")) == refs[0][0]:
+                cfg = entry.get("config") or {}
+                return cfg.get("batch_shape", cfg.get("batch_input_shape"))
+        return None
 
     def sequential_input(self, rec, scope):
         head = rec.cache[0]

@@ -118,8 +118,8 @@ def from_keras(obj, custom_objects=None):
 def as_pyvis_model(obj):
     """`obj` itself if it is a pyvis model, else its pyvis conversion (made once per Keras object).
 
-    The conversion reflects the Keras model when it is first seen; after changing its weights,
-    call `from_keras` again for a fresh copy.
+    A changed `layer.activation` on the Keras model triggers a new conversion; changed weights
+    do not (call `from_keras` again for a fresh copy after training or `set_weights`).
     """
     if is_pyvis_model(obj):
         return obj
@@ -131,8 +131,21 @@ def as_pyvis_model(obj):
             hit = _cache.get(obj)
         except TypeError:           # unhashable or not weak-referenceable: convert every time
             return from_keras(obj)
-        if hit is not None:
-            return hit
+        stamp = _activation_stamp(obj)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
         model = from_keras(obj)
-        _cache[obj] = model
+        _cache[obj] = (stamp, model)
         return model
+
+
+def _activation_stamp(obj, depth=0):
+    """Which activation each layer holds: keras-vis edits `layer.activation` on the Keras model
+    after it may already have been converted, and such an edit must not be served stale."""
+    stamp = []
+    for layer in getattr(obj, "layers", ()):
+        if depth < 32 and hasattr(layer, "layers"):
+            stamp.append((layer.name, _activation_stamp(layer, depth + 1)))
+        else:
+            stamp.append((layer.name, id(getattr(layer, "activation", None))))
+    return tuple(stamp)
