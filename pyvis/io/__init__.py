@@ -35,11 +35,12 @@ def _guard(path, fn, *args):
         raise ValueError(f"{path!r}: malformed model/weights file ({type(exc).__name__}: {exc})") from exc
 
 
-def load_model(filepath, custom_objects=None, compile=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a whole model (architecture and weights) from a Keras `.h5` or `.keras` file.
 
-    `compile` is accepted for Keras compatibility; pyvis models are never trained, so the
-    training configuration in a file is ignored.
+    `compile` and `safe_mode` are accepted for Keras compatibility: pyvis models are never
+    trained (the training configuration is ignored) and no code from a file is ever run,
+    whatever `safe_mode` says.
     """
     path = sniff.check_path(filepath)
     if custom_objects is not None and not isinstance(custom_objects, dict):
