@@ -217,6 +217,22 @@ def test_draw_text_falls_back_to_default_font(caplog):
     assert out.shape == (30, 60) and out.max() > 0
 
 
+def test_font_lookup_searches_font_folders_case_insensitively(tmp_path, monkeypatch):
+    (tmp_path / 'sub').mkdir()
+    for name in ('MyFreeSans.TTF', 'Other.ttf', 'freesans-notes.txt'):
+        (tmp_path / 'sub' / name).write_bytes(b'not a font')
+    monkeypatch.setattr(utils, '_FONT_DIRS', (str(tmp_path),))
+    utils._find_font_file.cache_clear()
+    try:
+        assert utils._find_font_file('freesans') == (str(tmp_path / 'sub' / 'MyFreeSans.TTF'),)
+        # the match is not a readable font: draw_text still works with Pillow's default font
+        out = utils.draw_text(np.zeros((20, 40), np.uint8), 'x', font='FreeSans',
+                              color=(255, 255, 255))
+        assert out.max() > 0
+    finally:
+        utils._find_font_file.cache_clear()
+
+
 def test_lookup_imagenet_labels_uses_pyvis_io_class_index(monkeypatch):
     import pyvis.io.imagenet as imagenet
     fake = {str(i): ['n%08d' % i, 'label_%d' % i] for i in range(1000)}

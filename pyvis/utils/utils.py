@@ -11,6 +11,7 @@ keras-vis crashed, corrupted data or broke after ``pip install``:
   from an installed package.
 """
 
+import functools
 import logging
 import math
 import numbers
@@ -278,8 +279,11 @@ _FONT_DIRS = (
 _FONT_EXTENSIONS = ('.ttf', '.otf', '.ttc')
 
 
+@functools.lru_cache(maxsize=32)
 def _find_font_file(query):
-    """Font files whose basename contains ``query`` (case-insensitive), sorted for stability."""
+    """Font files whose basename contains ``query`` (case-insensitive), sorted for stability.
+
+    Cached: labelling every frame of a GIF must not walk the font folders each time."""
     query = query.lower()
     matches = []
     for root_dir in _FONT_DIRS:
@@ -289,13 +293,13 @@ def _find_font_file(query):
             for name in filenames:
                 if name.lower().endswith(_FONT_EXTENSIONS) and query in name.lower():
                     matches.append(os.path.join(dirpath, name))
-    return sorted(matches)
+    return tuple(sorted(matches))
 
 
 def _load_font(font, font_size):
     """A TrueType font found on the system, else Pillow's default font (with a warning)."""
     from PIL import ImageFont
-    candidates = [font] if os.path.isfile(font) else _find_font_file(font)
+    candidates = [font] if os.path.isfile(font) else _find_font_file(font.lower())
     for path in candidates:
         try:
             return ImageFont.truetype(path, font_size)
