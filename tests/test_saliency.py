@@ -228,6 +228,12 @@ def test_wrt_tensor_is_a_layer_output(rng):
     got = visualize_saliency_with_losses(model.input, losses, x, wrt_tensor=hidden.output,
                                          keepdims=True)
     np.testing.assert_allclose(got, ref, atol=1e-5)
+    hidden_idx = model.layers.index(hidden)
+    for handle in (hidden, 'hidden', hidden_idx):
+        got = visualize_saliency_with_losses(model, losses, x, wrt_tensor=handle, keepdims=True)
+        np.testing.assert_allclose(got, ref, atol=1e-5)
+    with pytest.raises(TypeError, match='needs the model itself'):
+        visualize_saliency_with_losses(model.input, losses, x, wrt_tensor='hidden')
 
 
 def test_loss_weight_none_means_zero(rng):

@@ -54,19 +54,26 @@ def _as_model(model):
 
 
 def _model_for_input(input_tensor, losses, wrt_tensor=None):
-    """The model that ``*_with_losses`` runs, given keras-vis's ``input_tensor``.
+    """The model that ``*_with_losses`` runs, and ``wrt_tensor`` as a tensor (or None).
 
     ``input_tensor`` is the model input (``model.input``) or the model itself; the resolution
-    is the optimizer's (``pyvis.optimizer.resolve_model``), so both entry points agree.  A layer
-    given as ``wrt_tensor`` stands for its output tensor.
+    is the optimizer's (``pyvis.optimizer.resolve_model``), so both entry points agree.  That
+    may cut the model down to the layers the losses read, so a layer, a layer index or a layer
+    name given as ``wrt_tensor`` is first turned into its output tensor (an index or a name
+    needs the model itself as ``input_tensor``).
     """
     from pyvis.layers import Layer
     from pyvis.optimizer import resolve_model
+    if isinstance(wrt_tensor, (numbers.Integral, str)) and not isinstance(wrt_tensor, bool):
+        if not (hasattr(input_tensor, 'run') and hasattr(input_tensor, 'layers')):
+            raise TypeError('wrt_tensor=%r: a layer index or name needs the model itself as '
+                            'input_tensor; pass a tensor or a layer instead' % (wrt_tensor,))
+        wrt_tensor = (input_tensor.get_layer(name=wrt_tensor) if isinstance(wrt_tensor, str)
+                      else _layer_at(input_tensor, wrt_tensor, 'wrt_tensor'))
     if isinstance(wrt_tensor, Layer):
         wrt_tensor = wrt_tensor.output
-    elif wrt_tensor is not None and not hasattr(wrt_tensor, '_keras_history'):
-        wrt_tensor = None      # an index or a name: only resolvable on the model itself
-    return resolve_model(input_tensor, [loss for loss, _ in losses], wrt_tensor)[0]
+    model = resolve_model(input_tensor, [loss for loss, _ in losses], wrt_tensor)[0]
+    return model, wrt_tensor
 
 
 def _input_shape(model):
@@ -203,7 +210,7 @@ def visualize_saliency_with_losses(input_tensor, losses, seed_input, wrt_tensor=
         float32 map in [0, 1] (minimum 0): (H, W), or (H, W, C) with ``keepdims``; with a batch
         axis if the seed was a batch of N > 1.
     """
-    model = _model_for_input(input_tensor, _check_losses(losses), wrt_tensor)
+    model, wrt_tensor = _model_for_input(input_tensor, _check_losses(losses), wrt_tensor)
     return _saliency(model, losses, seed_input, wrt_tensor, grad_modifier, keepdims)
 
 
@@ -312,8 +319,8 @@ def visualize_cam_with_losses(input_tensor, losses, seed_input, penultimate_laye
         float32 heat map in [0, 1] shaped like the model input's spatial dims (H, W); with a
         batch axis if the seed was a batch of N > 1.
     """
-    model = _model_for_input(input_tensor, _check_losses(losses), penultimate_layer)
-    return _cam(model, losses, seed_input, penultimate_layer, grad_modifier)
+    model, penultimate = _model_for_input(input_tensor, _check_losses(losses), penultimate_layer)
+    return _cam(model, losses, seed_input, penultimate, grad_modifier)
 
 
 def visualize_cam(model, layer_idx, filter_indices, seed_input, penultimate_layer_idx=None,
