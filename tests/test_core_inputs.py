@@ -502,8 +502,9 @@ def test_weight_layouts_do_not_matter(rng, weights):
     assert all(np.array_equal(o, w) for o, w in zip(odd, weights))
     assert R.rel_err(make_graph(odd).forward([x]).value(2), y_ref) <= TOL
 
+    inp = layers.Input(shape=IN_DIMS)
     conv = layers.Conv2D(4, 3, padding="same")
-    model = models.Model(inp := layers.Input(shape=IN_DIMS), conv(inp))
+    model = models.Model(inp, conv(inp))
     conv.set_weights([odd[0], odd[1]])
     assert R.rel_err(model.predict(x), R.conv2d(x, k, b, padding="same")) <= TOL
 
