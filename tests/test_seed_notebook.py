@@ -17,7 +17,6 @@ import textwrap
 import h5py
 import nbformat
 import numpy as np
-import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
