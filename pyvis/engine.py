@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from pyvis import activations
-from pyvis.layers import (Activation, Add, BaseGlobalPooling, Concatenate, Conv2D, Dense,
+from pyvis.layers import (Activation, Add, Concatenate, Conv2D, Dense,
                           Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
                           InputLayer, KerasTensor, Layer, MaxPooling2D, AveragePooling2D,
                           ReLU, Reshape, Softmax)

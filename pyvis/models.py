@@ -9,7 +9,6 @@ what Keras users see.  Running goes through the native core (``pyvis.engine``):
 reads any tensor and runs backward with a backprop modifier.
 """
 
-import collections
 import copy
 
 import numpy as np
@@ -393,9 +392,8 @@ class Model(Layer):
 
     def _is_chain(self):
         """True when every layer reads exactly the previous one (summary drops 'Connected to')."""
-        nodes = [n for n in self._execution_nodes]
         previous = self._inputs[0] if len(self._inputs) == 1 else None
-        for node in nodes:
+        for node in self._execution_nodes:
             if len(node.input_tensors) != 1 or node.input_tensors[0] is not previous:
                 return False
             previous = node.output_tensors[0]
@@ -451,7 +449,6 @@ class Model(Layer):
 
     def get_config(self):
         """Keras 3 functional config (``layers`` with ``inbound_nodes``, input/output layers)."""
-        from pyvis.layers import _CLASSES
         layer_configs = []
         for layer in self.layers:
             inbound = []
@@ -461,11 +458,8 @@ class Model(Layer):
                 args = [self._tensor_config(t) for t in node.input_tensors]
                 arg = args if isinstance(node.call_structure, (list, tuple)) else args[0]
                 inbound.append({"args": [arg], "kwargs": {}})
-            class_name = type(layer).__name__
-            if class_name not in _CLASSES:
-                class_name = type(layer).__name__
             layer_configs.append({
-                "module": "keras.layers", "class_name": class_name,
+                "module": "keras.layers", "class_name": type(layer).__name__,
                 "config": layer.get_config(), "registered_name": None,
                 "name": layer.name, "inbound_nodes": inbound})
 

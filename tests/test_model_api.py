@@ -141,6 +141,24 @@ def test_predict_matches_keras_with_the_same_weights(builder, rng):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("builder", GRAPHS, ids=lambda f: f.__name__)
+def test_model_config_rebuilds_in_keras(builder, rng):
+    ours = builder(L, Model)
+    theirs = keras.Model.from_config(ours.get_config())
+    assert [l.name for l in theirs.layers] == [l.name for l in ours.layers]
+    theirs.set_weights(ours.get_weights())
+    xs = [rng.standard_normal((2,) + tuple(t.shape[1:])).astype(np.float32)
+          for t in ours.inputs]
+    with torch.no_grad():
+        expected = theirs([torch.as_tensor(x) for x in xs] if len(xs) > 1
+                          else torch.as_tensor(xs[0]))
+    expected = expected if isinstance(expected, (list, tuple)) else [expected]
+    got = ours.predict(xs if len(xs) > 1 else xs[0])
+    got = got if isinstance(got, list) else [got]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
 def test_input_gradient_matches_torch_autograd_through_keras(rng):
     ours, theirs = build_pair(branching_dag)
     copy_keras_weights(ours, theirs)
@@ -167,6 +185,9 @@ def test_sequential_matches_keras():
     assert ours.input_shape == tuple(theirs.input_shape)
     assert ours.output_shape == tuple(theirs.output_shape)
     assert ours.count_params() == theirs.count_params()
+    assert ours.name == theirs.name
+    rebuilt = keras.Sequential.from_config(ours.get_config())
+    assert [l.name for l in rebuilt.layers] == [l.name for l in ours.layers]
 
 
 def test_sequential_add_input_pop_and_lazy_build(rng):
