@@ -8,8 +8,9 @@ input (LPNorm, TotalVariation, normalisation, RMSProp).  This script
 2. times ``model.run(x)`` + ``tape.backward(predictions -> input)`` on its own;
 3. times ``minimize`` per iteration with keras-vis's losses (class 20, weights 1 / 10 / 10);
 
-and prints the ratio iteration / (forward + backward).  The two timings are interleaved over
-several rounds so that load from other processes affects both alike; the median is reported.
+and prints the ratio iteration / (forward + backward), for wall time and for process CPU time.
+The two timings are interleaved over several rounds so that load from other processes affects
+both alike; medians are reported.
 
 Usage: python benchmarks/bench_actmax_iteration.py [--iters 5] [--rounds 5] [--threads N]
 """
@@ -87,22 +88,28 @@ def main():
           % (counter.runs / 3.0, counter.backwards / 3.0))
     forward_backward(model, pred, x, seed_grad)
 
-    fb_times, it_times = [], []
+    # Wall time and process CPU time (the latter is less disturbed by other processes).
+    clocks = {'wall': time.perf_counter, 'cpu': time.process_time}
+    fb_times = {name: [] for name in clocks}
+    it_times = {name: [] for name in clocks}
     for _ in range(args.rounds):
-        t0 = time.perf_counter()
+        start = {name: clock() for name, clock in clocks.items()}
         for _ in range(args.iters):
             forward_backward(model, pred, x, seed_grad)
-        fb_times.append((time.perf_counter() - t0) / args.iters)
-        t0 = time.perf_counter()
+        for name, clock in clocks.items():
+            fb_times[name].append((clock() - start[name]) / args.iters)
+        start = {name: clock() for name, clock in clocks.items()}
         opt.minimize(seed_input=x, max_iter=args.iters, verbose=False)
-        it_times.append((time.perf_counter() - t0) / args.iters)
-    fb, it = statistics.median(fb_times), statistics.median(it_times)
-    ratios = [i / f for i, f in zip(it_times, fb_times)]
-    print('VGG16 224x224, batch 1, %d thread(s)' % pyvis.get_num_threads())
-    print('forward + backward : %8.1f ms (median of %d rounds)' % (fb * 1e3, args.rounds))
-    print('one iteration      : %8.1f ms' % (it * 1e3))
-    print('ratio iteration / (forward + backward): %.3f (per round: %s)'
-          % (statistics.median(ratios), ', '.join('%.3f' % r for r in ratios)))
+        for name, clock in clocks.items():
+            it_times[name].append((clock() - start[name]) / args.iters)
+    print('VGG16 224x224, batch 1, %d thread(s), %d rounds of %d'
+          % (pyvis.get_num_threads(), args.rounds, args.iters))
+    for name in clocks:
+        fb, it = statistics.median(fb_times[name]), statistics.median(it_times[name])
+        ratios = [i / f for i, f in zip(it_times[name], fb_times[name])]
+        print('%-4s forward + backward %8.1f ms, one iteration %8.1f ms, ratio %.3f '
+              '(per round: %s)' % (name, fb * 1e3, it * 1e3, statistics.median(ratios),
+                                   ', '.join('%.3f' % r for r in ratios)))
 
 
 if __name__ == '__main__':
