@@ -11,7 +11,7 @@ import pytest
 from pyvis import backend
 from pyvis.callbacks import OptimizerCallback
 from pyvis.input_modifiers import InputModifier, Jitter
-from pyvis.layers import Conv2D, Dense, Flatten, GlobalAveragePooling2D, Input
+from pyvis.layers import Conv2D, Dense, GlobalAveragePooling2D, Input
 from pyvis.losses import ActivationMaximization, Loss
 from pyvis.models import Model, Sequential
 from pyvis.optimizer import Optimizer
