@@ -81,8 +81,9 @@ def using_generator(modifiers, gen):
 def _check_image(img, who, min_ndim=3):
     arr = np.asarray(img)
     if arr.ndim < min_ndim:
-        raise ValueError("%s: expected an input with a batch axis, spatial axes and a channel axis "
-                         "(N, ..., C) of at least %d dims; got shape %s" % (who, min_ndim, arr.shape))
+        raise ValueError("%s: expected an input with a batch axis, spatial axes and a channel "
+                         "axis (N, ..., C) of at least %d dims; got shape %s"
+                         % (who, min_ndim, arr.shape))
     return arr
 
 

@@ -211,7 +211,8 @@ class Optimizer(object):
         losses: list of ``(Loss, weight)``; a weight of 0 or None drops the term.
         input_range: (min, max) of valid input values; the result is deprocessed to it.
         wrt_tensor: tensor or layer to take gradients with respect to (a layer name or index
-            too when ``input_tensor`` is the model); ``None`` means the input.  When it is not the input, the input is never updated (keras-vis).
+            too when ``input_tensor`` is the model); ``None`` means the input.  When it is
+            not the input, the input is never updated (keras-vis).
         norm_grads: L2-normalise the gradient of every sample.
     """
 
@@ -322,7 +323,8 @@ class Optimizer(object):
                         'channels_last: pass the image as %s' % (static[1:],))
             raise ValueError("seed_input of shape %s does not fit the model input %s%s"
                              % (np.shape(seed_input), static, hint))
-        if not np.issubdtype(seed.dtype, np.number) or np.issubdtype(seed.dtype, np.complexfloating):
+        if not np.issubdtype(seed.dtype, np.number) or \
+                np.issubdtype(seed.dtype, np.complexfloating):
             raise TypeError("seed_input must be a real numeric array, got dtype %s" % seed.dtype)
         return np.array(seed, dtype=np.float32, copy=True)
 

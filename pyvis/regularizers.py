@@ -6,7 +6,8 @@ input.  The gradients are the closed-form derivatives computed in NumPy float64 
 differences).  Values equal keras-vis's for a single image:
 
 * ``TotalVariation``: (1/(C*prod N_k)) * sum over locations of
-  (sum_d (x[l+e_d] - x[l])^2)^(beta/2), every difference cropped to N_k - 1 along every spatial axis;
+  (sum_d (x[l+e_d] - x[l])^2)^(beta/2), every difference cropped to N_k - 1 along every
+  spatial axis;
 * ``LPNorm``: (sum |x|^p)^(1/p) / (C*prod N_k); for p = inf the *signed* max (a keras-vis quirk
   kept on purpose).
 
