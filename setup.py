@@ -45,17 +45,31 @@ def blas_settings():
     return settings, lib_file
 
 
+def replace_file(source, target):
+    """Copy by writing a temporary file and renaming it over the target: a process that has the
+    old shared library mapped keeps its inode instead of dying with SIGBUS mid-rebuild."""
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    tmp = target + ".tmp-%d" % os.getpid()
+    shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+
+
 class BuildExtVendoringBlas(build_ext):
-    """build_ext that also copies the wheel's OpenBLAS next to the extension."""
+    """build_ext that also copies the wheel's OpenBLAS next to the extension, and installs
+    in-place builds (pip install -e) by atomic rename."""
+
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        if os.path.isdir(outfile):
+            outfile = os.path.join(outfile, os.path.basename(infile))
+        replace_file(infile, outfile)
+        return outfile, 1
 
     def run(self):
         super().run()
         if VENDORED_LIB is None:
             return
         ext_path = self.get_ext_fullpath("pyvis._core")
-        target = os.path.join(os.path.dirname(ext_path), os.path.basename(VENDORED_LIB))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(VENDORED_LIB, target)
+        replace_file(VENDORED_LIB, os.path.join(os.path.dirname(ext_path), os.path.basename(VENDORED_LIB)))
 
 
 BLAS, VENDORED_LIB = blas_settings()
