@@ -341,6 +341,8 @@ def test_vgg16_matches_keras_applications(include_top):
     assert total == theirs.count_params() == ours.count_params()
     assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
     assert ours.layers[0].name == "input_layer" and ours.name == "vgg16"
+    L.Input((3,))                                   # counters moved on: the name stays
+    assert VGG16(include_top=False).layers[0].name == "input_layer"
     for a, b in zip(ours.layers, theirs.layers):
         assert a.output_shape == tuple(b.output.shape), a.name
         assert a.count_params() == b.count_params(), a.name

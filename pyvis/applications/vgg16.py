@@ -86,7 +86,9 @@ def build_vgg(name, blocks, include_top, weights, input_tensor, input_shape, poo
     input_shape = _obtain_input_shape(input_shape, default_size=224, min_size=32,
                                       require_flatten=include_top, weights=weights)
     if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
+        # Keras 3 auto-names this input; in a fresh session that is "input_layer".  A fixed
+        # name keeps it so however many models were built before.
+        img_input = layers.Input(shape=input_shape, name="input_layer")
     elif isinstance(input_tensor, layers.KerasTensor):
         img_input = input_tensor
     else:
