@@ -23,3 +23,24 @@ def get_num_threads():
     from pyvis import _core
 
     return _core.get_num_threads()
+
+
+def set_exact_convolution(flag=True):
+    """Choose the forward algorithm of 3x3 stride-1 convolutions for every model.
+
+    By default pyvis uses Winograd F(4x4, 3x3), about twice as fast; its float32 rounding
+    differs from a direct convolution's by ~1e-5 relative, which can flip a ReLU or max-pool
+    decision that sits on a tie. `set_exact_convolution(True)` convolves directly so those
+    decisions match a direct convolution as closely as float32 allows. Backward passes are
+    unaffected. `model.run(x, exact=...)` overrides it for one call.
+    """
+    from pyvis import engine
+
+    engine.set_exact_forward(flag)
+
+
+def exact_convolution():
+    """True when forward passes use direct convolution (see set_exact_convolution)."""
+    from pyvis import engine
+
+    return engine.exact_forward()

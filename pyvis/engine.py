@@ -363,11 +363,29 @@ def prepare_inputs(model, x):
     return arrays
 
 
-def run(model, x):
-    """One native forward of ``model`` on ``x``; returns a :class:`Tape`."""
+# Forward convolution algorithm for 3x3 stride-1 layers: Winograd by default; exact (direct)
+# keeps every ReLU and max-pool decision identical to a direct convolution. Backward is the same
+# in both modes. Set through pyvis.set_exact_convolution().
+_exact_forward = False
+
+
+def set_exact_forward(flag):
+    global _exact_forward
+    _exact_forward = bool(flag)
+
+
+def exact_forward():
+    return _exact_forward
+
+
+def run(model, x, exact=None):
+    """One native forward of ``model`` on ``x``; returns a :class:`Tape`.
+
+    ``exact``: None follows pyvis.set_exact_convolution(); True convolves directly."""
     arrays = prepare_inputs(model, x)
     compiled = compiled_model(model)
-    return Tape(model, compiled, compiled.graph.forward(arrays))
+    exact = _exact_forward if exact is None else bool(exact)
+    return Tape(model, compiled, compiled.graph.forward(arrays, exact=exact))
 
 
 # ---------------------------------------------------------------------------

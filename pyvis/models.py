@@ -338,9 +338,12 @@ class Model(Layer):
 
     # -- running --------------------------------------------------------------
 
-    def run(self, x):
-        """Forward ``x`` natively; returns a Tape (values of any tensor, backward)."""
-        return engine.run(self, x)
+    def run(self, x, exact=None):
+        """Forward ``x`` natively; returns a Tape (values of any tensor, backward).
+
+        ``exact=True`` uses direct convolution instead of Winograd in this forward pass
+        (default: pyvis.set_exact_convolution())."""
+        return engine.run(self, x, exact=exact)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         """Outputs for ``x`` as float32 arrays, computed ``batch_size`` (default 32) at a time."""
@@ -614,9 +617,9 @@ class Sequential(Model):
             return []
         return super()._nodes_of(layer)
 
-    def run(self, x):
+    def run(self, x, exact=None):
         self._build_from(x)
-        return super().run(x)
+        return super().run(x, exact=exact)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None, callbacks=None):
         self._build_from(x)

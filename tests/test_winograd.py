@@ -101,3 +101,27 @@ def test_graphs_over_one_kernel_share_and_release_the_transform(rng):
     # a different array with other values at a recycled address must not reuse a stale transform
     other = (kernel * 2).astype(np.float32)
     assert ref.rel_err(conv_graph(other, None, "same").forward([x]).value(1), 2 * expected) <= TOL_WINOGRAD
+
+
+def test_exact_switch_reaches_the_native_forward(rng):
+    """pyvis.set_exact_convolution and model.run(exact=...) select the direct forward path:
+    its error against float64 is the direct path's, far below Winograd's."""
+    import pyvis
+    from pyvis.layers import Conv2D, Input
+    from pyvis.models import Model
+
+    inp = Input((24, 24, 64))
+    model = Model(inp, Conv2D(64, 3, padding="same")(inp))
+    kernel, bias = model.layers[1].get_weights()
+    x = rng.standard_normal((1, 24, 24, 64)).astype(np.float32)
+    expected = ref.conv2d(x, kernel, bias, padding="same")
+    fast = ref.rel_err(model.run(x).value(model.output), expected)
+    direct = ref.rel_err(model.run(x, exact=True).value(model.output), expected)
+    assert direct <= TOL and direct < fast / 3
+    try:
+        pyvis.set_exact_convolution(True)
+        assert pyvis.exact_convolution()
+        assert ref.rel_err(model.predict(x), expected) == direct
+    finally:
+        pyvis.set_exact_convolution(False)
+    assert ref.rel_err(model.predict(x), expected) == fast
