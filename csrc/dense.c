@@ -2,12 +2,16 @@
  *
  * inp is viewed as (M, IN) with M = N * (all leading per-sample dims), kernel is Keras's (IN, OUT).
  * At small M (batch 1 through a classifier head) the layer is a matrix-vector product bound by
- * memory bandwidth, so threads split the OUT columns (forward) or IN columns (backward) and each
- * streams its own slice of the kernel; at large M threads split rows. Fused activation is LINEAR
+ * memory bandwidth: each thread then streams its own contiguous block of kernel ROWS through
+ * sgemv (forward: partial sums over its rows, added up at the end; backward: its slice of the
+ * input gradient), which reads the kernel once at full bandwidth. At large M threads split rows
+ * of the input and run sgemm. Fused activation is LINEAR
  * or RELU only; graph.c lowers every other activation to its own node. No weight gradients.
  */
 #include "pyvis.h"
 #include "blas.h"
+
+#include <string.h>
 
 /* Column slices are multiples of this many floats so slices start on cache-line boundaries. */
 #define PV_DENSE_COL_ALIGN 16
@@ -33,11 +37,39 @@ static void bias_act(float *out, size_t ld, const float *bias, size_t rows, size
     }
 }
 
-void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,
-                   size_t M, size_t IN, size_t OUT, pv_act act, int threads)
+/* M == 1: out = inp @ kernel, with thread k summing kernel rows [lo, hi) into partial[k]. */
+static void dense_forward_vector(float *out, const float *inp, const float *kernel, size_t IN,
+                                 size_t OUT, float *partial, int threads)
 {
-    /* out is (M, OUT), inp is (M, IN), kernel is (IN, OUT), bias is (OUT,) or NULL */
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int k = 0; k < threads; k++) {
+        size_t lo, hi;
+        split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
+        float *y = k == 0 ? out : partial + (size_t)(k - 1) * OUT;
+        if (lo == hi) { memset(y, 0, OUT * sizeof(float)); continue; }
+        pv_sgemv(1, hi - lo, OUT, 1.0f, kernel + lo * OUT, OUT, inp + lo, 0.0f, y);
+    }
+    for (int k = 1; k < threads; k++)
+        for (size_t j = 0; j < OUT; j++) out[j] += partial[(size_t)(k - 1) * OUT + j];
+}
+
+size_t dense_work_floats(size_t M, size_t OUT, int threads)
+{
+    return M == 1 && threads > 1 ? (size_t)(threads - 1) * OUT : 0;
+}
+
+void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,
+                   size_t M, size_t IN, size_t OUT, pv_act act, const pv_work *work)
+{
+    /* out is (M, OUT), inp is (M, IN), kernel is (IN, OUT), bias is (OUT,) or NULL;
+     * work holds dense_work_floats(M, OUT, threads) floats */
+    const int threads = work->threads;
     if (M == 0 || OUT == 0) return;
+    if (M == 1) {
+        dense_forward_vector(out, inp, kernel, IN, OUT, work->buf, threads);
+        bias_act(out, OUT, bias, 1, 0, OUT, act);
+        return;
+    }
     const int by_rows = M >= PV_DENSE_ROW_SPLIT;
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
     for (int k = 0; k < threads; k++) {
@@ -74,8 +106,11 @@ void dense_backward_input(float *dinp, const float *dout, const float *kernel,
         } else {
             split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
             if (lo == hi) continue;
-            pv_sgemm(0, 1, M, hi - lo, OUT, 1.0f, dout, OUT, kernel + lo * OUT, OUT, 1.0f,
-                     dinp + lo, IN);
+            if (M == 1)   /* dinp[lo:hi] += kernel[lo:hi, :] @ dout: contiguous rows, no packing */
+                pv_sgemv(0, hi - lo, OUT, 1.0f, kernel + lo * OUT, OUT, dout, 1.0f, dinp + lo);
+            else
+                pv_sgemm(0, 1, M, hi - lo, OUT, 1.0f, dout, OUT, kernel + lo * OUT, OUT, 1.0f,
+                         dinp + lo, IN);
         }
     }
 }

@@ -108,6 +108,10 @@ static pv_status check_node(pv_graph *g, int i, pv_error *err)
                 return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel, strides and dilation must be >= 1, got %ld at position %d", i, nd->ip[k], k);
         if (nd->wshape[0].rank != 4 || nd->wshape[0].d[0] != (size_t)nd->ip[0] || nd->wshape[0].d[1] != (size_t)nd->ip[1])
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel must have shape (%ld, %ld, C, OC)", i, nd->ip[0], nd->ip[1]);
+        /* a zero-width kernel would make the kernels divide by zero */
+        if (nd->wshape[0].d[2] < 1 || nd->wshape[0].d[3] < 1)
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): kernel shape (%zu, %zu, %zu, %zu) has a zero dimension; "
+                           "expected C >= 1 and OC >= 1", i, nd->wshape[0].d[0], nd->wshape[0].d[1], nd->wshape[0].d[2], nd->wshape[0].d[3]);
         if (nd->n_w == 2 && (nd->wshape[1].rank != 1 || nd->wshape[1].d[0] != nd->wshape[0].d[3]))
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Conv2D): bias must have shape (%zu,)", i, nd->wshape[0].d[3]);
         if (nd->ip[6] != PV_PAD_VALID && nd->ip[6] != PV_PAD_SAME)
@@ -117,6 +121,8 @@ static pv_status check_node(pv_graph *g, int i, pv_error *err)
         if ((st = check_arity(nd, i, 1, 1, 1, 2, err))) return st;
         if (nd->wshape[0].rank != 2)
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): kernel must be 2-D (IN, OUT), got rank %d", i, nd->wshape[0].rank);
+        if (nd->wshape[0].d[1] < 1)   /* rows = n / OUT below */
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): kernel shape (%zu, 0) has no outputs; expected OUT >= 1", i, nd->wshape[0].d[0]);
         if (nd->n_w == 2 && (nd->wshape[1].rank != 1 || nd->wshape[1].d[0] != nd->wshape[0].d[1]))
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): bias must have shape (%zu,)", i, nd->wshape[0].d[1]);
         return check_act(nd, i, nd->ip[0], 1, err);
@@ -157,8 +163,8 @@ static pv_status check_node(pv_graph *g, int i, pv_error *err)
         if (nd->n_in < 1)
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): expected at least 1 input", i);
         if ((st = check_arity(nd, i, -1, 1, 0, 0, err))) return st;
-        if (nd->ip[0] < 0)
-            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): axis %ld must be a non-negative per-sample axis", i, nd->ip[0]);
+        if (nd->ip[0] < 0 || nd->ip[0] >= PV_MAX_RANK)   /* later read as an int */
+            return PV_FAIL(err, PV_ERR_VALUE, "node %d (Concatenate): axis %ld must be a per-sample axis in 0..%d", i, nd->ip[0], PV_MAX_RANK - 1);
         return PV_OK;
     case PV_OP_AFFINE:
         if ((st = check_arity(nd, i, 1, 0, 2, 2, err))) return st;
@@ -340,13 +346,18 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
             if (w > *work) *work = w;
         }
         return PV_OK;
-    case PV_OP_DENSE:
+    case PV_OP_DENSE: {
         if (in->rank < 1 || in->d[in->rank - 1] != nd->wshape[0].d[0])
             return PV_FAIL(err, PV_ERR_VALUE, "node %d (Dense): kernel expects a last axis of %zu, input has %zu",
                            i, nd->wshape[0].d[0], in->rank ? in->d[in->rank - 1] : 0);
         *out = *in;
         out->d[out->rank - 1] = nd->wshape[0].d[1];
+        size_t rows = t->N;
+        for (int a = 0; a + 1 < in->rank; a++) rows *= in->d[a];
+        size_t w = (dense_work_floats(rows, out->d[out->rank - 1], threads) + (size_t)threads - 1) / (size_t)threads;
+        if (w > *work) *work = w;
         return PV_OK;
+    }
     case PV_OP_GLOBAL_AVGPOOL2D:
     case PV_OP_GLOBAL_MAXPOOL2D:
         if (in->rank != 3)
@@ -502,7 +513,7 @@ static pv_status forward_node(pv_tape *t, int i, const float *fed, const pv_work
         return PV_OK;
     case PV_OP_DENSE: {
         size_t IN = nd->wshape[0].d[0], OUT = nd->wshape[0].d[1];
-        dense_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, n / OUT, IN, OUT, nd->act.act, work->threads);
+        dense_forward(out, x, nd->w[0], nd->n_w > 1 ? nd->w[1] : NULL, n / OUT, IN, OUT, nd->act.act, work);
         return PV_OK;
     }
     case PV_OP_MAXPOOL2D:

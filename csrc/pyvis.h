@@ -212,8 +212,9 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
                              size_t N, float *work, int threads);
 
 /* dense.c */
+size_t dense_work_floats(size_t M, size_t OUT, int threads);                /* whole buffer */
 void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,
-                   size_t M, size_t IN, size_t OUT, pv_act act, int threads);
+                   size_t M, size_t IN, size_t OUT, pv_act act, const pv_work *work);
 void dense_backward_input(float *dinp, const float *dout, const float *kernel,
                           size_t M, size_t IN, size_t OUT, int threads);
 
