@@ -340,7 +340,7 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
         if (nd->op == PV_OP_CONV2D) {
             size_t w = conv2d_work_floats(&win, t->N, threads);
             if (nd->wino_U) {   /* Winograd's buffers are shared by the threads: split the total */
-                size_t ww = (winograd_work_floats(&win, t->N) + (size_t)threads - 1) / (size_t)threads;
+                size_t ww = (winograd_work_floats(&win, t->N, threads) + (size_t)threads - 1) / (size_t)threads;
                 if (ww > w) w = ww;
             }
             if (w > *work) *work = w;

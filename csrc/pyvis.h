@@ -202,7 +202,7 @@ void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
 
 /* winograd.c: F(4x4, 3x3) for stride-1 undilated 3x3 convolutions with C, OC >= 16 */
 int winograd_applies(const pv_window *win);
-size_t winograd_work_floats(const pv_window *win, size_t N);               /* whole buffer */
+size_t winograd_work_floats(const pv_window *win, size_t N, int threads);  /* whole buffer */
 void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC);
 const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC);
 void winograd_weights_release(const float *U);

@@ -34,20 +34,40 @@ int winograd_applies(const pv_window *win)
            win->DW == 1 && win->C >= 16 && win->OC >= 16;
 }
 
+/* Two strategies, by the size of the transformed kernel U (36 * C * OC floats):
+ *  - small U (early, wide layers): each thread runs whole chunks of tiles on its own, with V and
+ *    M sized to stay in its L2 cache and U shared from L2/L3; no barriers.
+ *  - large U (deep layers, few tiles): all threads share one big chunk; transforms split the
+ *    channels and the 36 GEMMs split the positions, so each U_xi streams from memory once. */
+#define PV_WINO_PRIVATE_MAX_U ((size_t)128 * 256)     /* C * OC up to which chunks are private */
+#define PV_WINO_PRIVATE_FLOATS ((size_t)256 << 10)    /* V + M of one private chunk */
+#define PV_WINO_PRIVATE_MIN_TILES 16
+
+static int private_chunks(const pv_window *win)
+{
+    return win->C * win->OC <= PV_WINO_PRIVATE_MAX_U;
+}
+
 static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
 {
-    size_t per_tile = XI * (win->C + win->OC);
-    size_t t = PV_WINO_CHUNK_FLOATS / per_tile;
+    size_t per_tile = XI * (win->C + win->OC), t;
+    if (private_chunks(win)) {
+        t = PV_WINO_PRIVATE_FLOATS / per_tile;
+        if (t < PV_WINO_PRIVATE_MIN_TILES) t = PV_WINO_PRIVATE_MIN_TILES;
+    } else {
+        t = PV_WINO_CHUNK_FLOATS / per_tile;
+    }
     if (t < 1) t = 1;
     return t < tiles_total ? t : tiles_total;
 }
 
-size_t winograd_work_floats(const pv_window *win, size_t N)
+size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
 {
     size_t th = (win->OH + 3) / 4, tw = (win->OW + 3) / 4;
     size_t tiles = N * th * tw;
     if (tiles == 0) return 0;
-    return tiles_per_chunk(win, tiles) * XI * (win->C + win->OC);
+    size_t chunk = tiles_per_chunk(win, tiles) * XI * (win->C + win->OC);
+    return private_chunks(win) ? chunk * (size_t)threads : chunk;
 }
 
 size_t winograd_weight_floats(const pv_window *win)
@@ -146,24 +166,28 @@ static inline void b6(float *x, const float *v, size_t s, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 
-typedef struct { size_t TH, TW, tiles; } tiling;
+/* The tiles of one pass: every tile (step 1), or one parity class (step 2, offsets 0/1) whose
+ * tiles are 8 pixels apart and so never share an input pixel in the overlap-add. */
+typedef struct { size_t rows, cols, step, row0, col0, tiles; } tiling;
 
-static tiling tiling_of(const pv_window *win, size_t N)
+static tiling tiling_of(const pv_window *win, size_t N, size_t step, size_t row0, size_t col0)
 {
+    size_t TH = (win->OH + 3) / 4, TW = (win->OW + 3) / 4;
     tiling t;
-    t.TH = (win->OH + 3) / 4;
-    t.TW = (win->OW + 3) / 4;
-    t.tiles = N * t.TH * t.TW;
+    t.step = step; t.row0 = row0; t.col0 = col0;
+    t.rows = TH > row0 ? (TH - row0 + step - 1) / step : 0;
+    t.cols = TW > col0 ? (TW - col0 + step - 1) / step : 0;
+    t.tiles = N * t.rows * t.cols;
     return t;
 }
 
 /* tile index -> image n and top-left output pixel (oh0, ow0) */
 static void tile_origin(const tiling *tl, size_t tile, size_t *n, size_t *oh0, size_t *ow0)
 {
-    size_t per_image = tl->TH * tl->TW, r = tile % per_image;
+    size_t per_image = tl->rows * tl->cols, r = tile % per_image;
     *n = tile / per_image;
-    *oh0 = (r / tl->TW) * 4;
-    *ow0 = (r % tl->TW) * 4;
+    *oh0 = (tl->row0 + (r / tl->cols) * tl->step) * 4;
+    *ow0 = (tl->col0 + (r % tl->cols) * tl->step) * 4;
 }
 
 /* V[xi][t][c] for tiles [t0, t0+T) and channels [c0, c1) */
@@ -292,16 +316,37 @@ static void channel_slice(size_t C, int threads, int k, size_t *c0, size_t *c1)
     if (*c1 > C) *c1 = C;
 }
 
-void winograd_forward(float *out, const float *inp, const float *U, const float *bias,
-                      const pv_window *win, size_t N, pv_act act, float *work, int threads)
+/* every chunk of tiles on its own thread, V and M private (small U) */
+static void forward_private(float *out, const float *inp, const float *U, const float *bias,
+                            const pv_window *win, const tiling *tl, pv_act act, float *work, int threads)
 {
-    /* out is (N, OH, OW, OC), inp is (N, H, W, C), U is (36, C, OC); work holds V and M */
-    const tiling tl = tiling_of(win, N);
-    if (tl.tiles == 0) return;
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl.tiles);
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
+    const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
+    const size_t per_thread = XI * Tmax * (C + OC);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long chunk = 0; chunk < chunks; chunk++) {
+        int k = 0;
+#ifdef _OPENMP
+        k = omp_get_thread_num();
+#endif
+        float *V = work + (size_t)k * per_thread, *M = V + XI * Tmax * C;
+        size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
+        input_transform(V, inp, win, tl, t0, T, 0, C);
+        for (int x = 0; x < XI; x++)
+            pv_sgemm(0, 0, T, OC, C, 1.0f, V + (size_t)x * T * C, C, U + (size_t)x * C * OC, OC, 0.0f,
+                     M + (size_t)x * T * OC, OC);
+        output_transform(out, M, bias, act, win, tl, t0, T, 0, OC);
+    }
+}
+
+/* one shared chunk at a time: channels split in transforms, positions split in GEMMs (large U) */
+static void forward_shared(float *out, const float *inp, const float *U, const float *bias,
+                           const pv_window *win, const tiling *tl, pv_act act, float *work, int threads)
+{
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
     float *V = work, *M = work + XI * Tmax * C;
-    for (size_t t0 = 0; t0 < tl.tiles; t0 += Tmax) {
-        const size_t T = tl.tiles - t0 < Tmax ? tl.tiles - t0 : Tmax;
+    for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
+        const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
 #pragma omp parallel num_threads(threads)
         {
             int k = 0, nt = 1;
@@ -311,14 +356,74 @@ void winograd_forward(float *out, const float *inp, const float *U, const float 
 #endif
             size_t c0, c1;
             channel_slice(C, nt, k, &c0, &c1);
-            input_transform(V, inp, win, &tl, t0, T, c0, c1);
+            input_transform(V, inp, win, tl, t0, T, c0, c1);
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int x = 0; x < XI; x++)
                 pv_sgemm(0, 0, T, OC, C, 1.0f, V + (size_t)x * T * C, C, U + (size_t)x * C * OC, OC, 0.0f,
                          M + (size_t)x * T * OC, OC);
             channel_slice(OC, nt, k, &c0, &c1);
-            output_transform(out, M, bias, act, win, &tl, t0, T, c0, c1);
+            output_transform(out, M, bias, act, win, tl, t0, T, c0, c1);
+        }
+    }
+}
+
+void winograd_forward(float *out, const float *inp, const float *U, const float *bias,
+                      const pv_window *win, size_t N, pv_act act, float *work, int threads)
+{
+    /* out is (N, OH, OW, OC), inp is (N, H, W, C), U is (36, C, OC); work holds V and M */
+    const tiling tl = tiling_of(win, N, 1, 0, 0);
+    if (tl.tiles == 0) return;
+    if (private_chunks(win)) forward_private(out, inp, U, bias, win, &tl, act, work, threads);
+    else forward_shared(out, inp, U, bias, win, &tl, act, work, threads);
+}
+
+static void backward_private(float *dinp, const float *dout, const float *U, const pv_window *win,
+                             const tiling *tl, float *work, int threads)
+{
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
+    const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
+    const size_t per_thread = XI * Tmax * (C + OC);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long chunk = 0; chunk < chunks; chunk++) {
+        int k = 0;
+#ifdef _OPENMP
+        k = omp_get_thread_num();
+#endif
+        float *dV = work + (size_t)k * per_thread, *dM = dV + XI * Tmax * C;
+        size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
+        grad_output_transform(dM, dout, win, tl, t0, T, 0, OC);
+        for (int x = 0; x < XI; x++)
+            pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
+                     dV + (size_t)x * T * C, C);
+        grad_input_transform(dinp, dV, win, tl, t0, T, 0, C);
+    }
+}
+
+static void backward_shared(float *dinp, const float *dout, const float *U, const pv_window *win,
+                            const tiling *tl, float *work, int threads)
+{
+    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
+    float *dV = work, *dM = work + XI * Tmax * C;
+    for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
+        const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
+#pragma omp parallel num_threads(threads)
+        {
+            int k = 0, nt = 1;
+#ifdef _OPENMP
+            k = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            size_t c0, c1;
+            channel_slice(OC, nt, k, &c0, &c1);
+            grad_output_transform(dM, dout, win, tl, t0, T, c0, c1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int x = 0; x < XI; x++)
+                pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
+                         dV + (size_t)x * T * C, C);
+            channel_slice(C, nt, k, &c0, &c1);
+            grad_input_transform(dinp, dV, win, tl, t0, T, c0, c1);
         }
     }
 }
@@ -327,31 +432,18 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
                              size_t N, float *work, int threads)
 {
     /* dinp is (N, H, W, C) accumulated into, dout is (N, OH, OW, OC), U is (36, C, OC) */
-    const tiling tl = tiling_of(win, N);
-    if (tl.tiles == 0) return;
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl.tiles);
-    float *dV = work, *dM = work + XI * Tmax * C;
-    for (size_t t0 = 0; t0 < tl.tiles; t0 += Tmax) {
-        const size_t T = tl.tiles - t0 < Tmax ? tl.tiles - t0 : Tmax;
-#pragma omp parallel num_threads(threads)
-        {
-            int k = 0, nt = 1;
-#ifdef _OPENMP
-            k = omp_get_thread_num();
-            nt = omp_get_num_threads();
-#endif
-            size_t c0, c1;
-            channel_slice(OC, nt, k, &c0, &c1);
-            grad_output_transform(dM, dout, win, &tl, t0, T, c0, c1);
-#pragma omp barrier
-#pragma omp for schedule(static)
-            for (int x = 0; x < XI; x++)
-                pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
-                         dV + (size_t)x * T * C, C);
-            channel_slice(C, nt, k, &c0, &c1);
-            grad_input_transform(dinp, dV, win, &tl, t0, T, c0, c1);
-        }
+    if (!private_chunks(win)) {
+        const tiling tl = tiling_of(win, N, 1, 0, 0);
+        if (tl.tiles) backward_shared(dinp, dout, U, win, &tl, work, threads);
+        return;
     }
+    /* Private chunks run concurrently, and neighbouring tiles overlap-add into the same input
+     * pixels; tiles of one parity class do not, so the classes run one after another. */
+    for (size_t pr = 0; pr < 2; pr++)
+        for (size_t pc = 0; pc < 2; pc++) {
+            const tiling tl = tiling_of(win, N, 2, pr, pc);
+            if (tl.tiles) backward_private(dinp, dout, U, win, &tl, work, threads);
+        }
 }
 
 /* ---------------------------------------------------------------------------------------- */
