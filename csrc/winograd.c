@@ -316,35 +316,65 @@ static void channel_slice(size_t C, int threads, int k, size_t *c0, size_t *c1)
     if (*c1 > C) *c1 = C;
 }
 
-/* every chunk of tiles on its own thread, V and M private (small U) */
-static void forward_private(float *out, const float *inp, const float *U, const float *bias,
-                            const pv_window *win, const tiling *tl, pv_act act, float *work, int threads)
+/* One pass of either direction. Forward: src = input, dst = output, stage A is the input
+ * transform (C channels), the GEMMs are V U, stage B the output transform (OC channels).
+ * Backward: src = output gradient, dst = input gradient (accumulated), stage A is A dY A^T (OC
+ * channels), the GEMMs are dM U^T, stage B the overlap-add B dV B^T (C channels). */
+typedef struct {
+    int backward;
+    const float *src, *U, *bias;
+    float *dst;
+    pv_act act;
+    const pv_window *win;
+    size_t ca, cb;          /* channels of stage A's and stage B's buffers */
+} wino_pass;
+
+static void stage_a(const wino_pass *p, float *buf, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
 {
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
+    if (p->backward) grad_output_transform(buf, p->src, p->win, tl, t0, T, c0, c1);
+    else input_transform(buf, p->src, p->win, tl, t0, T, c0, c1);
+}
+
+static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, float *b)
+{
+    const size_t C = p->win->C, OC = p->win->OC, ca = p->ca, cb = p->cb;
+    /* forward M_x (T, OC) = V_x (T, C) U_x (C, OC); backward dV_x (T, C) = dM_x (T, OC) U_x^T */
+    pv_sgemm(0, p->backward, T, cb, ca, 1.0f, a + (size_t)x * T * ca, ca, p->U + (size_t)x * C * OC, OC,
+             0.0f, b + (size_t)x * T * cb, cb);
+}
+
+static void stage_b(const wino_pass *p, const float *buf, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
+{
+    if (p->backward) grad_input_transform(p->dst, buf, p->win, tl, t0, T, c0, c1);
+    else output_transform(p->dst, buf, p->bias, p->act, p->win, tl, t0, T, c0, c1);
+}
+
+/* every chunk of tiles on its own thread, both buffers private (small U) */
+static void run_private(const wino_pass *p, const tiling *tl, float *work, int threads)
+{
+    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
     const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
-    const size_t per_thread = XI * Tmax * (C + OC);
+    const size_t per_thread = XI * Tmax * (p->ca + p->cb);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long chunk = 0; chunk < chunks; chunk++) {
         int k = 0;
 #ifdef _OPENMP
         k = omp_get_thread_num();
 #endif
-        float *V = work + (size_t)k * per_thread, *M = V + XI * Tmax * C;
+        float *a = work + (size_t)k * per_thread, *b = a + XI * Tmax * p->ca;
         size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
-        input_transform(V, inp, win, tl, t0, T, 0, C);
-        for (int x = 0; x < XI; x++)
-            pv_sgemm(0, 0, T, OC, C, 1.0f, V + (size_t)x * T * C, C, U + (size_t)x * C * OC, OC, 0.0f,
-                     M + (size_t)x * T * OC, OC);
-        output_transform(out, M, bias, act, win, tl, t0, T, 0, OC);
+        stage_a(p, a, tl, t0, T, 0, p->ca);
+        for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b);
+        stage_b(p, b, tl, t0, T, 0, p->cb);
     }
 }
 
-/* one shared chunk at a time: channels split in transforms, positions split in GEMMs (large U) */
-static void forward_shared(float *out, const float *inp, const float *U, const float *bias,
-                           const pv_window *win, const tiling *tl, pv_act act, float *work, int threads)
+/* one shared chunk at a time: channels split in the transforms, positions split in the GEMMs,
+ * so each U_x streams from memory once per chunk (large U) */
+static void run_shared(const wino_pass *p, const tiling *tl, float *work, int threads)
 {
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
-    float *V = work, *M = work + XI * Tmax * C;
+    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
+    float *a = work, *b = work + XI * Tmax * p->ca;
     for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
         const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
 #pragma omp parallel num_threads(threads)
@@ -355,15 +385,13 @@ static void forward_shared(float *out, const float *inp, const float *U, const f
             nt = omp_get_num_threads();
 #endif
             size_t c0, c1;
-            channel_slice(C, nt, k, &c0, &c1);
-            input_transform(V, inp, win, tl, t0, T, c0, c1);
+            channel_slice(p->ca, nt, k, &c0, &c1);
+            stage_a(p, a, tl, t0, T, c0, c1);
 #pragma omp barrier
 #pragma omp for schedule(static)
-            for (int x = 0; x < XI; x++)
-                pv_sgemm(0, 0, T, OC, C, 1.0f, V + (size_t)x * T * C, C, U + (size_t)x * C * OC, OC, 0.0f,
-                         M + (size_t)x * T * OC, OC);
-            channel_slice(OC, nt, k, &c0, &c1);
-            output_transform(out, M, bias, act, win, tl, t0, T, c0, c1);
+            for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b);
+            channel_slice(p->cb, nt, k, &c0, &c1);
+            stage_b(p, b, tl, t0, T, c0, c1);
         }
     }
 }
@@ -372,69 +400,21 @@ void winograd_forward(float *out, const float *inp, const float *U, const float 
                       const pv_window *win, size_t N, pv_act act, float *work, int threads)
 {
     /* out is (N, OH, OW, OC), inp is (N, H, W, C), U is (36, C, OC); work holds V and M */
+    const wino_pass p = { 0, inp, U, bias, out, act, win, win->C, win->OC };
     const tiling tl = tiling_of(win, N, 1, 0, 0);
     if (tl.tiles == 0) return;
-    if (private_chunks(win)) forward_private(out, inp, U, bias, win, &tl, act, work, threads);
-    else forward_shared(out, inp, U, bias, win, &tl, act, work, threads);
-}
-
-static void backward_private(float *dinp, const float *dout, const float *U, const pv_window *win,
-                             const tiling *tl, float *work, int threads)
-{
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
-    const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
-    const size_t per_thread = XI * Tmax * (C + OC);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long chunk = 0; chunk < chunks; chunk++) {
-        int k = 0;
-#ifdef _OPENMP
-        k = omp_get_thread_num();
-#endif
-        float *dV = work + (size_t)k * per_thread, *dM = dV + XI * Tmax * C;
-        size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
-        grad_output_transform(dM, dout, win, tl, t0, T, 0, OC);
-        for (int x = 0; x < XI; x++)
-            pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
-                     dV + (size_t)x * T * C, C);
-        grad_input_transform(dinp, dV, win, tl, t0, T, 0, C);
-    }
-}
-
-static void backward_shared(float *dinp, const float *dout, const float *U, const pv_window *win,
-                            const tiling *tl, float *work, int threads)
-{
-    const size_t C = win->C, OC = win->OC, Tmax = tiles_per_chunk(win, tl->tiles);
-    float *dV = work, *dM = work + XI * Tmax * C;
-    for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
-        const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
-#pragma omp parallel num_threads(threads)
-        {
-            int k = 0, nt = 1;
-#ifdef _OPENMP
-            k = omp_get_thread_num();
-            nt = omp_get_num_threads();
-#endif
-            size_t c0, c1;
-            channel_slice(OC, nt, k, &c0, &c1);
-            grad_output_transform(dM, dout, win, tl, t0, T, c0, c1);
-#pragma omp barrier
-#pragma omp for schedule(static)
-            for (int x = 0; x < XI; x++)
-                pv_sgemm(0, 1, T, C, OC, 1.0f, dM + (size_t)x * T * OC, OC, U + (size_t)x * C * OC, OC, 0.0f,
-                         dV + (size_t)x * T * C, C);
-            channel_slice(C, nt, k, &c0, &c1);
-            grad_input_transform(dinp, dV, win, tl, t0, T, c0, c1);
-        }
-    }
+    if (private_chunks(win)) run_private(&p, &tl, work, threads);
+    else run_shared(&p, &tl, work, threads);
 }
 
 void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
                              size_t N, float *work, int threads)
 {
     /* dinp is (N, H, W, C) accumulated into, dout is (N, OH, OW, OC), U is (36, C, OC) */
+    const wino_pass p = { 1, dout, U, NULL, dinp, PV_ACT_LINEAR, win, win->OC, win->C };
     if (!private_chunks(win)) {
         const tiling tl = tiling_of(win, N, 1, 0, 0);
-        if (tl.tiles) backward_shared(dinp, dout, U, win, &tl, work, threads);
+        if (tl.tiles) run_shared(&p, &tl, work, threads);
         return;
     }
     /* Private chunks run concurrently, and neighbouring tiles overlap-add into the same input
@@ -442,7 +422,7 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
     for (size_t pr = 0; pr < 2; pr++)
         for (size_t pc = 0; pc < 2; pc++) {
             const tiling tl = tiling_of(win, N, 2, pr, pc);
-            if (tl.tiles) backward_private(dinp, dout, U, win, &tl, work, threads);
+            if (tl.tiles) run_private(&p, &tl, work, threads);
         }
 }
 
