@@ -283,3 +283,51 @@ def sequential_with_functional(seed=4):
     inner = k.Model(inner_in, L.Conv2D(3, 3, activation="relu", name="conv")(inner_in), name="block")
     return k.Sequential([k.Input((8, 8, 2)), inner, L.GlobalMaxPooling2D(name="gmp"), L.Dense(2, name="top")],
                         name="seq_outer")
+
+
+def mobile_style(seed=5):
+    """BatchNormalization (scaled, unscaled, frozen), ZeroPadding2D, depthwise/separable convs,
+    and a nested model holding BN (the nested weight-order trap of keras-formats.md §1.6)."""
+    k = keras()
+    k.utils.set_random_seed(seed)
+    L = k.layers
+    block_in = k.Input((5, 5, 8))
+    y = L.Conv2D(8, 1, use_bias=False, name="pw")(block_in)
+    y = L.BatchNormalization(name="block_bn")(y)
+    y = L.ReLU(6.0, name="block_relu")(y)
+    # a weighted layer after BN: Keras's nested order (trainable first) differs from layer order
+    block = k.Model(block_in, L.Conv2D(8, 1, name="pw2")(y), name="block")
+    inp = k.Input((12, 12, 3), name="img")
+    x = L.ZeroPadding2D(((0, 1), (0, 1)), name="pad")(inp)
+    x = L.Conv2D(8, 3, strides=2, use_bias=False, name="conv1")(x)
+    x = L.BatchNormalization(name="bn1")(x)
+    x = L.ReLU(6.0, name="relu1")(x)
+    x = L.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+    x = L.BatchNormalization(scale=False, name="bn_noscale")(x)
+    x = L.SeparableConv2D(8, 3, padding="same", name="sep")(x)
+    frozen = L.BatchNormalization(name="bn_frozen")
+    frozen.trainable = False
+    x = frozen(x)
+    x = L.Cropping2D(((0, 1), (0, 1)), name="crop")(x)
+    x = block(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    model = k.Model(inp, L.Dense(4, name="out")(x), name="mobile_style")
+    return model
+
+
+def randomize_positive_variance(model, seed):
+    """Random weights, with every BatchNormalization moving variance made positive."""
+    randomize(model, seed)
+    for layer in _all_layers(model):
+        if type(layer).__name__ == "BatchNormalization":
+            w = layer.get_weights()
+            w[-1] = np.abs(w[-1]) + 0.5
+            layer.set_weights(w)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+        else:
+            yield layer

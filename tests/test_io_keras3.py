@@ -366,3 +366,64 @@ def test_as_pyvis_model_reconverts_after_activation_edit(rng):
 def test_from_keras_keeps_keras_layer_order(saved, kind):
     kmodel, _ = saved[kind]
     assert [l.name for l in pio.from_keras(kmodel).layers] == [l.name for l in kmodel.layers]
+
+
+@pytest.fixture(scope="module")
+def mobile(tmp_path_factory):
+    kmodel = kf.mobile_style()
+    kf.randomize_positive_variance(kmodel, 8)
+    root = tmp_path_factory.mktemp("mobile")
+    paths = {"keras": root / "m.keras", "h5": root / "m.h5", "weights": root / "m.weights.h5",
+             "keras2": root / "m2.h5"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kmodel.save(paths["keras"])
+        kmodel.save(paths["h5"])
+        kmodel.save_weights(paths["weights"])
+    kf.write_keras2_full(paths["keras2"], kmodel)
+    return kmodel, paths
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "keras2"])
+def test_batchnorm_depthwise_separable_padding_models(mobile, fmt, rng):
+    kmodel, paths = mobile
+    model = pio.load_model(paths[fmt])
+    x = rng.normal(size=(3, 12, 12, 3)).astype("float32")
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("fmt", ["weights", "h5"])
+def test_batchnorm_model_weights_files(mobile, fmt, rng):
+    kmodel, paths = mobile
+    model = pio.load_model(paths["keras"])
+    _scramble(model, rng)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            w = layer.get_weights()
+            w[-1] = np.abs(w[-1]) + 1
+            layer.set_weights(w)
+    model.load_weights(paths[fmt])
+    x = rng.normal(size=(3, 12, 12, 3)).astype("float32")
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
+
+
+def test_nested_batchnorm_weights_in_keras_legacy_order(mobile, tmp_path, rng):
+    """Unnamed nested weights in Keras's `_legacy_weights` order (all trainable, then all
+    non-trainable) are put back per layer."""
+    kmodel, paths = mobile
+    layers = []
+    for layer in kmodel.layers:
+        if layer.name == "block":
+            trainable = [w for inner in layer.layers for w in inner.trainable_weights]
+            frozen = [w for inner in layer.layers for w in inner.non_trainable_weights]
+            values = [(f"param_{i}:0", np.asarray(v.numpy())) for i, v in enumerate(trainable + frozen)]
+            assert [v.path.split("/")[-1] for v in trainable + frozen][-2:] == ["moving_mean", "moving_variance"]
+            layers.append((layer.name, values))
+        else:
+            layers.append((layer.name, kf.layer_weights(layer)))
+    kf.write_keras2_weights(tmp_path / "legacy_order.h5", layers)
+    model = pio.load_model(paths["keras"])
+    _scramble(model, rng)
+    model.load_weights(tmp_path / "legacy_order.h5")
+    x = rng.normal(size=(3, 12, 12, 3)).astype("float32")
+    kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
