@@ -45,6 +45,9 @@ def simple_config(**dense_kw):
     return k2_model([input_entry(), dense_entry("d", 3, [[["in", 0, 0, {}]]], **dense_kw)])
 
 
+NO_KERNEL = {"in": [], "d": [("d/kernel:0", None), ("d/bias:0", np.zeros(3, np.float32))]}
+
+
 def write_full(path, config, weights=None, raw_config=None):
     """A Keras 2 full-model file; weights: {layer: [(name, array)]} (None = correct Dense(4->3))."""
     if weights is None:
@@ -121,7 +124,8 @@ def _json_bomb(tmp):
 def _lambda_k2(tmp):
     cfg = simple_config()
     cfg["config"]["layers"].append({"class_name": "Lambda", "name": "evil", "config": {
-        "name": "evil", "function": ["4wEAAAAAAAAAAQAAAAMAAABDAAAAcwgAAAB8AGQBFABTACkCTukCAAAAqQApAdoBeHIBAAAAcgEAAAD6", None, None],
+        "name": "evil",
+        "function": ["4wEAAAAAAAAAAQAAAAMAAABDAAAAcwgAAAB8AGQBFABTACkCTukCAAAAqQApAdoBeHIBAAAAcgEAAAD6", None, None],
         "function_type": "lambda"}, "inbound_nodes": [[["d", 0, 0, {}]]]})
     cfg["config"]["output_layers"] = [["evil", 0, 0]]
     return write_full(tmp / "lambda.h5", cfg)
@@ -210,7 +214,7 @@ def _missing_dataset(tmp):
 
 
 def _soft_link(tmp):
-    p = write_full(tmp / "soft.h5", simple_config(), weights={"in": [], "d": [("d/kernel:0", None), ("d/bias:0", np.zeros(3, np.float32))]})
+    p = write_full(tmp / "soft.h5", simple_config(), weights=NO_KERNEL)
     with h5py.File(p, "a") as f:
         f["elsewhere"] = np.ones((4, 3), np.float32)
         f["model_weights/d/d/kernel:0"] = h5py.SoftLink("/elsewhere")
@@ -221,7 +225,7 @@ def _external_link(tmp):
     other = tmp / "other.h5"
     with h5py.File(other, "w") as f:
         f["k"] = np.ones((4, 3), np.float32)
-    p = write_full(tmp / "extlink.h5", simple_config(), weights={"in": [], "d": [("d/kernel:0", None), ("d/bias:0", np.zeros(3, np.float32))]})
+    p = write_full(tmp / "extlink.h5", simple_config(), weights=NO_KERNEL)
     with h5py.File(p, "a") as f:
         f["model_weights/d/d/kernel:0"] = h5py.ExternalLink(str(other), "/k")
     return p
@@ -230,7 +234,7 @@ def _external_link(tmp):
 def _external_storage(tmp):
     raw = tmp / "raw.bin"
     raw.write_bytes(np.ones((4, 3), np.float32).tobytes())
-    p = write_full(tmp / "extstore.h5", simple_config(), weights={"in": [], "d": [("d/kernel:0", None), ("d/bias:0", np.zeros(3, np.float32))]})
+    p = write_full(tmp / "extstore.h5", simple_config(), weights=NO_KERNEL)
     with h5py.File(p, "a") as f:
         f["model_weights/d"].create_dataset("d/kernel:0", shape=(4, 3), dtype="f4", external=[(str(raw), 0, 48)])
     return p
@@ -388,7 +392,8 @@ CASES = {
     ".keras without weights": (_keras_no_weights, "load_model", expect(ValueError, "model.weights.h5")),
     ".keras with pickled npz weights": (_keras_npz_weights, "load_model", expect(ValueError, "pickle")),
     ".keras with garbage weights": (_keras_garbage_weights, "load_model", expect(OSError, "model.weights.h5")),
-    ".keras other architecture": (_keras_other_architecture, "load_model", expect(ValueError, "dense_1", "different architecture")),
+    ".keras other architecture": (_keras_other_architecture, "load_model",
+                                  expect(ValueError, "dense_1", "different architecture")),
     ".keras wrong shape": (_keras_wrong_shape, "load_model", expect(ValueError, "'d'", "(4, 3)", "(5, 3)")),
     "npz pickle": (_npz_pickle, "load_weights", expect(ValueError, "d/0", "pickled")),
     "npz shape bomb": (_npz_bomb, "load_weights", expect(ValueError, "d/0", "declares shape")),

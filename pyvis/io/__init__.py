@@ -14,9 +14,9 @@ import struct
 import zipfile
 
 from . import keras_h5, keras_v3, npz, sniff
-from .from_keras import as_pyvis_model, from_keras, is_keras_model  # noqa: F401
+from .from_keras import as_pyvis_model, from_keras, is_keras_model
 
-__all__ = ["load_model", "load_weights", "from_keras", "as_pyvis_model"]
+__all__ = ["load_model", "load_weights", "from_keras", "as_pyvis_model", "is_keras_model"]
 
 _WEIGHTS_ONLY = {sniff.H5_LEGACY_WEIGHTS: "Keras 2 weights-only HDF5", sniff.H5_V3_WEIGHTS: "Keras 3 .weights.h5",
                  sniff.NPZ: ".npz weights"}

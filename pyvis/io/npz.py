@@ -31,10 +31,12 @@ def _check_header(z, info, path):
         except ValueError as exc:
             raise ValueError(f"{path}: member {key!r} is not a valid .npy array ({exc})") from exc
     if dtype.hasobject or dtype.kind not in "fiub":
-        raise ValueError(f"{path}: member {key!r} has dtype {dtype}; weights must be numeric (pickled objects are refused)")
+        raise ValueError(f"{path}: member {key!r} has dtype {dtype}; weights must be numeric "
+                         "(pickled objects are refused)")
     count = int(np.prod(shape, dtype=np.float64)) if shape else 1
     if count > limits.MAX_WEIGHT_ELEMENTS:
-        raise ValueError(f"{path}: member {key!r} declares shape {shape} ({count} elements, limit {limits.MAX_WEIGHT_ELEMENTS})")
+        raise ValueError(f"{path}: member {key!r} declares shape {shape} "
+                         f"({count} elements, limit {limits.MAX_WEIGHT_ELEMENTS})")
     if count * dtype.itemsize > info.file_size:
         raise ValueError(f"{path}: member {key!r} declares shape {shape} ({count * dtype.itemsize} bytes) but stores "
                          f"only {info.file_size} bytes: truncated or hostile file")
@@ -86,7 +88,8 @@ def split_npz(arrays, path):
     grouped = {}
     for layer, items in per_layer.items():
         if sorted(items) != list(range(len(items))):
-            raise ValueError(f"{path}: weights of layer {layer!r} are numbered {sorted(items)}, expected 0..{len(items) - 1}")
+            raise ValueError(f"{path}: weights of layer {layer!r} are numbered {sorted(items)}, "
+                             f"expected 0..{len(items) - 1}")
         grouped[layer] = [items[i] for i in range(len(items))]
     return "by_layer", grouped
 
