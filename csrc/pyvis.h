@@ -211,6 +211,17 @@ void winograd_forward(float *out, const float *inp, const float *U, const float 
 void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
                              size_t N, float *work, int threads);
 
+/* gemm_small.c: unpacked small products for Winograd (AVX-512, else portable loops). A
+ * "panel-major" (K, N) matrix is pv_panels(N) panels of K rows of PV_PANEL floats. */
+#define PV_PANEL 32
+size_t pv_panels(size_t N);
+void pv_pack_panels(float *dst, const float *src, size_t K, size_t N, size_t ld);
+void pv_gemm_panels(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
+                    size_t ldc);
+size_t pv_gemm_panels_t_work(size_t K);
+void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
+                      size_t ldc, float *work);
+
 /* dense.c */
 size_t dense_work_floats(size_t M, size_t OUT, int threads);                /* whole buffer */
 void dense_forward(float *out, const float *inp, const float *kernel, const float *bias,

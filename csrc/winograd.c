@@ -61,24 +61,35 @@ static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
     return t < tiles_total ? t : tiles_total;
 }
 
+/* scratch of one thread's B^T panel in the backward GEMMs (gemm_small.c) */
+static size_t panel_floats(const pv_window *win)
+{
+    return pv_gemm_panels_t_work(win->OC);
+}
+
 size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
 {
     size_t th = (win->OH + 3) / 4, tw = (win->OW + 3) / 4;
     size_t tiles = N * th * tw;
     if (tiles == 0) return 0;
     size_t chunk = tiles_per_chunk(win, tiles) * XI * (win->C + win->OC);
-    return private_chunks(win) ? chunk * (size_t)threads : chunk;
+    return private_chunks(win) ? (chunk + panel_floats(win)) * (size_t)threads
+                               : chunk + panel_floats(win) * (size_t)threads;
 }
 
-size_t winograd_weight_floats(const pv_window *win)
+/* U holds, for each of the 36 positions, the (C, OC) matrix U_x in panel-major form
+ * (gemm_small.c): pv_panels(OC) panels of C rows by PV_PANEL columns. */
+static size_t u_stride(size_t C, size_t OC)
 {
-    return XI * win->C * win->OC;
+    return pv_panels(OC) * PV_PANEL * C;
 }
 
-/* U[xi][c][oc] = (G g G^T)[i][j] for kernel g = kernel[:, :, c, oc] */
+/* U_x[c][oc] = (G g G^T)[i][j] for kernel g = kernel[:, :, c, oc], stored panel-major */
 void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC)
 {
-    /* kernel is (3, 3, C, OC), U is (36, C, OC) */
+    /* kernel is (3, 3, C, OC); U is 36 x u_stride(C, OC) floats, padding columns zero */
+    const size_t stride = u_stride(C, OC);
+    memset(U, 0, XI * stride * sizeof(float));
 #pragma omp parallel for schedule(static) num_threads(pv_get_num_threads())
     for (long c = 0; c < (long)C; c++) {
         for (size_t oc = 0; oc < OC; oc++) {
@@ -101,7 +112,8 @@ void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t O
                 u[3] = t[i][0] / 24.0 + t[i][1] / 12.0 + t[i][2] / 6.0;
                 u[4] = t[i][0] / 24.0 - t[i][1] / 12.0 + t[i][2] / 6.0;
                 u[5] = t[i][2];
-                for (int j = 0; j < 6; j++) U[((size_t)(i * 6 + j) * C + (size_t)c) * OC + oc] = (float)u[j];
+                for (int j = 0; j < 6; j++)
+                    U[(size_t)(i * 6 + j) * stride + ((oc / PV_PANEL) * C + (size_t)c) * PV_PANEL + oc % PV_PANEL] = (float)u[j];
             }
         }
     }
@@ -335,12 +347,14 @@ static void stage_a(const wino_pass *p, float *buf, const tiling *tl, size_t t0,
     else input_transform(buf, p->src, p->win, tl, t0, T, c0, c1);
 }
 
-static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, float *b)
+static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, float *b, float *panel)
 {
     const size_t C = p->win->C, OC = p->win->OC, ca = p->ca, cb = p->cb;
-    /* forward M_x (T, OC) = V_x (T, C) U_x (C, OC); backward dV_x (T, C) = dM_x (T, OC) U_x^T */
-    pv_sgemm(0, p->backward, T, cb, ca, 1.0f, a + (size_t)x * T * ca, ca, p->U + (size_t)x * C * OC, OC,
-             0.0f, b + (size_t)x * T * cb, cb);
+    const float *U = p->U + (size_t)x * u_stride(C, OC);
+    if (p->backward)   /* dV_x (T, C) = dM_x (T, OC) U_x^T */
+        pv_gemm_panels_t(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb, panel);
+    else               /* M_x (T, OC) = V_x (T, C) U_x (C, OC) */
+        pv_gemm_panels(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb);
 }
 
 static void stage_b(const wino_pass *p, const float *buf, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
@@ -354,17 +368,17 @@ static void run_private(const wino_pass *p, const tiling *tl, float *work, int t
 {
     const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
     const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
-    const size_t per_thread = XI * Tmax * (p->ca + p->cb);
+    const size_t per_thread = XI * Tmax * (p->ca + p->cb) + panel_floats(p->win);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long chunk = 0; chunk < chunks; chunk++) {
         int k = 0;
 #ifdef _OPENMP
         k = omp_get_thread_num();
 #endif
-        float *a = work + (size_t)k * per_thread, *b = a + XI * Tmax * p->ca;
+        float *a = work + (size_t)k * per_thread, *b = a + XI * Tmax * p->ca, *panel = b + XI * Tmax * p->cb;
         size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
         stage_a(p, a, tl, t0, T, 0, p->ca);
-        for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b);
+        for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, panel);
         stage_b(p, b, tl, t0, T, 0, p->cb);
     }
 }
@@ -374,7 +388,7 @@ static void run_private(const wino_pass *p, const tiling *tl, float *work, int t
 static void run_shared(const wino_pass *p, const tiling *tl, float *work, int threads)
 {
     const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
-    float *a = work, *b = work + XI * Tmax * p->ca;
+    float *a = work, *b = work + XI * Tmax * p->ca, *panels = b + XI * Tmax * p->cb;
     for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
         const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
 #pragma omp parallel num_threads(threads)
@@ -389,7 +403,7 @@ static void run_shared(const wino_pass *p, const tiling *tl, float *work, int th
             stage_a(p, a, tl, t0, T, c0, c1);
 #pragma omp barrier
 #pragma omp for schedule(static)
-            for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b);
+            for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, panels + (size_t)k * panel_floats(p->win));
             channel_slice(p->cb, nt, k, &c0, &c1);
             stage_b(p, b, tl, t0, T, c0, c1);
         }
@@ -467,7 +481,7 @@ const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC)
         }
     wino_entry *e = calloc(1, sizeof *e);
     size_t n;
-    if (!e || pv_mul_size(XI * C, OC, &n) || !(e->U = malloc(n * sizeof(float)))) {
+    if (!e || pv_mul_size(XI, u_stride(C, OC), &n) || !(e->U = malloc(n * sizeof(float)))) {
         free(e);
         return NULL;
     }

@@ -125,3 +125,31 @@ def test_exact_switch_reaches_the_native_forward(rng):
     finally:
         pyvis.set_exact_convolution(False)
     assert ref.rel_err(model.predict(x), expected) == fast
+
+
+def test_portable_fallback_without_avx512(tmp_path):
+    """The AVX-512 kernel is chosen at run time; PYVIS_DISABLE_AVX512 forces the portable loops
+    that machines without AVX-512 run. Same grid point, same reference, in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fallback.py"
+    script.write_text(
+        "import numpy as np, sys\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "import reference as ref\n"
+        "from test_winograd import conv_graph, TOL_WINOGRAD\n"
+        "rng = np.random.default_rng(5)\n"
+        "x = rng.standard_normal((2, 13, 11, 40)).astype(np.float32)\n"
+        "k = (rng.standard_normal((3, 3, 40, 36)) / 19).astype(np.float32)\n"
+        "g = conv_graph(k, None, 'same')\n"
+        "t = g.forward([x])\n"
+        "assert ref.rel_err(t.value(1), ref.conv2d(x, k, padding='same')) <= TOL_WINOGRAD\n"
+        "gy = rng.standard_normal(t.shape(1)).astype(np.float32)\n"
+        "(gx,) = t.backward([(1, gy)], [0])\n"
+        "assert ref.rel_err(gx, ref.conv2d_backward(gy, x.shape, k, padding='same')) <= TOL_WINOGRAD\n"
+        "print('ok')\n")
+    env = dict(os.environ, PYVIS_DISABLE_AVX512="1")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
