@@ -127,27 +127,30 @@ class TorchSide:
             def forward(self, x):
                 return GuidedReLU.apply(x) if self.guided else F.relu(x)
 
+        convs, fcs, c, k = [], [], 3, 0
+        for v in CFG:
+            if v == "M":
+                continue
+            conv = nn.Conv2d(c, v, 3, padding=1)
+            conv.weight.data = torch.from_numpy(weights[k][0].transpose(3, 2, 0, 1).copy())
+            conv.bias.data = torch.from_numpy(weights[k][1].copy())
+            convs.append(conv)
+            c, k = v, k + 1
+        for w, b in weights[13:]:
+            fc = nn.Linear(*w.shape)
+            fc.weight.data = torch.from_numpy(w.T.copy())
+            fc.bias.data = torch.from_numpy(b.copy())
+            fcs.append(fc)
+        for p in [p for m in convs + fcs for p in m.parameters()]:
+            p.requires_grad_(False)
+
         def build(guided):
-            feats, c, k = [], 3, 0
+            """Both variants share the same layer objects (one copy of the weights)."""
+            feats, convs_left = [], iter(convs)
             for v in CFG:
-                if v == "M":
-                    feats.append(nn.MaxPool2d(2))
-                    continue
-                conv = nn.Conv2d(c, v, 3, padding=1)
-                conv.weight.data = torch.from_numpy(weights[k][0].transpose(3, 2, 0, 1).copy())
-                conv.bias.data = torch.from_numpy(weights[k][1].copy())
-                feats += [conv, Relu(guided)]
-                c, k = v, k + 1
-            fcs = []
-            for j, (w, b) in enumerate(weights[13:]):
-                fc = nn.Linear(*w.shape)
-                fc.weight.data = torch.from_numpy(w.T.copy())
-                fc.bias.data = torch.from_numpy(b.copy())
-                fcs += [fc] + ([Relu(guided)] if j < 2 else [])
-            features, head = nn.Sequential(*feats).eval(), nn.Sequential(*fcs).eval()
-            for p in list(features.parameters()) + list(head.parameters()):
-                p.requires_grad_(False)
-            return features, head
+                feats += [nn.MaxPool2d(2)] if v == "M" else [next(convs_left), Relu(guided)]
+            head = [fcs[0], Relu(guided), fcs[1], Relu(guided), fcs[2]]
+            return nn.Sequential(*feats).eval(), nn.Sequential(*head).eval()
 
         self.features, self.head = build(False)
         self.features_guided, self.head_guided = build(True)
