@@ -5,7 +5,10 @@
  * stride-1 convolution skips im2col. Backward-to-input gathers, for each chunk of INPUT pixels,
  * the output gradients every tap of that pixel touched, then runs one sgemm per tap against the
  * kernel slice (C, OC) transposed. Gathering by input pixel means threads never write the same
- * row, so there is no col2im scatter and no race. No weight gradients: pyvis never trains.
+ * row, so there is no col2im scatter and no race. When the input is much narrower than the output
+ * (an RGB first layer), projecting first is cheaper: one sgemm gives, per output pixel, the
+ * contribution of each tap to each input channel (KH*KW*C values), and each input pixel then sums
+ * the taps that reach it. No weight gradients: pyvis never trains.
  * Padding follows TensorFlow: `same` puts the odd extra row/column at the bottom/right.
  * What this file does not do: groups, channels_first, Winograd (see the performance issue).
  */
@@ -66,6 +69,12 @@ static int is_pointwise(const pv_window *win)
     return win->KH == 1 && win->KW == 1 && win->SH == 1 && win->SW == 1;
 }
 
+/* narrow inputs: project output gradients onto (tap, channel) first, gather second */
+static int project_first(const pv_window *win)
+{
+    return !(win->KH == 1 && win->KW == 1 && win->SH == 1 && win->SW == 1) && 4 * win->C <= win->OC;
+}
+
 size_t conv2d_work_floats(const pv_window *win, size_t N, int threads)
 {
     size_t kf = win->KH * win->KW * win->C;     /* forward im2col row */
@@ -75,7 +84,12 @@ size_t conv2d_work_floats(const pv_window *win, size_t N, int threads)
     size_t per_thread_rows = (pixels + (size_t)threads - 1) / (size_t)threads;
     size_t want = per_thread_rows * row;
     if (want > PV_CONV_CHUNK_FLOATS) want = PV_CONV_CHUNK_FLOATS;
-    return want > row ? want : row;
+    if (want < row) want = row;
+    if (project_first(win)) {   /* the whole projection is shared by the threads */
+        size_t proj = (N * win->OH * win->OW * win->KH * win->KW * win->C + (size_t)threads - 1) / (size_t)threads;
+        if (proj > want) want = proj;
+    }
+    return want;
 }
 
 /* Rows per chunk: fill one thread's scratch, but leave every thread some work. */
@@ -177,6 +191,41 @@ static void gather_rows(float *g, const float *dout, const pv_window *win, size_
     }
 }
 
+/* proj (P, KH*KW*C) = dout (P, OC) @ kernel^T, kernel read as (KH*KW*C, OC); then every input
+ * pixel q sums proj[p][tap][c] over the taps (p, tap) that read it. */
+static void backward_project_first(float *dinp, const float *dout, const float *kernel,
+                                   const pv_window *win, size_t N, const pv_work *work)
+{
+    const size_t C = win->C, OC = win->OC, KC = win->KH * win->KW * C;
+    const size_t P = N * win->OH * win->OW, Q = N * win->H * win->W;
+    float *proj = work->buf;
+    const int threads = work->threads;
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int k = 0; k < threads; k++) {
+        size_t per = (P + (size_t)threads - 1) / (size_t)threads, p0 = per * (size_t)k;
+        size_t p1 = p0 + per < P ? p0 + per : P;
+        if (p0 < p1) pv_sgemm(0, 1, p1 - p0, KC, OC, 1.0f, dout + p0 * OC, OC, kernel, OC, 0.0f, proj + p0 * KC, KC);
+    }
+    const size_t hw = win->H * win->W;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long qi = 0; qi < (long)Q; qi++) {
+        size_t q = (size_t)qi, n = q / hw, rem = q % hw, ih = rem / win->W, iw = rem % win->W;
+        float *d = dinp + q * C;
+        for (size_t kh = 0; kh < win->KH; kh++) {
+            long th = (long)(ih + win->pad_top) - (long)(kh * win->DH);
+            if (th < 0 || th % (long)win->SH || th / (long)win->SH >= (long)win->OH) continue;
+            size_t oh = (size_t)(th / (long)win->SH);
+            for (size_t kw = 0; kw < win->KW; kw++) {
+                long tw = (long)(iw + win->pad_left) - (long)(kw * win->DW);
+                if (tw < 0 || tw % (long)win->SW || tw / (long)win->SW >= (long)win->OW) continue;
+                size_t ow = (size_t)(tw / (long)win->SW);
+                const float *src = proj + ((n * win->OH + oh) * win->OW + ow) * KC + (kh * win->KW + kw) * C;
+                for (size_t c = 0; c < C; c++) d[c] += src[c];
+            }
+        }
+    }
+}
+
 void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
                            const pv_window *win, size_t N, const pv_work *work)
 {
@@ -184,6 +233,10 @@ void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
     const size_t C = win->C, OC = win->OC, taps = win->KH * win->KW;
     const size_t Q = N * win->H * win->W;
     if (Q == 0) return;
+    if (project_first(win)) {
+        backward_project_first(dinp, dout, kernel, win, N, work);
+        return;
+    }
     if (is_pointwise(win)) {
         /* OH == H and OW == W: dinp[q, c] += sum_oc dout[q, oc] * kernel[c, oc] */
         const size_t rows = chunk_rows(Q, C > OC ? C : OC, work);
