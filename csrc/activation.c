@@ -123,13 +123,31 @@ void activation_forward(float *y, const float *x, size_t n, size_t last, const p
     for (long i = 0; i < (long)n; i++) y[i] = act_value(x[i], p);
 }
 
-/* the three ReLU gates; `on` is the forward decision x > 0 */
-static float relu_gate(float g, int on, pv_modifier mod)
+/* out[i] (+)= the gated gradient for the three ReLU gates, with `decide[i] > 0` the forward
+ * decision. One loop per gate, without branches: the decisions are data (half of them flip at
+ * random), and a branch per element mispredicts so often that guided backprop ran 20% slower
+ * than vanilla before the gates became selects the compiler can vectorise. */
+static void relu_gates(float *out, const float *g, const float *decide, size_t n, pv_modifier mod, int accumulate)
 {
     switch (mod) {
-    case PV_MOD_GUIDED: return (on && g > 0.0f) ? g : 0.0f;
-    case PV_MOD_RECTIFIED: return g > 0.0f ? g : 0.0f;
-    default: return on ? g : 0.0f;
+    case PV_MOD_GUIDED:
+        for (size_t i = 0; i < n; i++) {
+            float v = (decide[i] > 0.0f) & (g[i] > 0.0f) ? g[i] : 0.0f;
+            out[i] = accumulate ? out[i] + v : v;
+        }
+        break;
+    case PV_MOD_RECTIFIED:
+        for (size_t i = 0; i < n; i++) {
+            float v = g[i] > 0.0f ? g[i] : 0.0f;
+            out[i] = accumulate ? out[i] + v : v;
+        }
+        break;
+    default:
+        for (size_t i = 0; i < n; i++) {
+            float v = decide[i] > 0.0f ? g[i] : 0.0f;
+            out[i] = accumulate ? out[i] + v : v;
+        }
+        break;
     }
 }
 
@@ -147,8 +165,7 @@ void activation_backward(float *dx, const float *dy, const float *x, const float
         return;
     }
     if (p->act == PV_ACT_RELU) {
-        const float *decide = x ? x : y;
-        for (size_t i = 0; i < n; i++) dx[i] += relu_gate(dy[i], decide[i] > 0.0f, mod);
+        relu_gates(dx, dy, x ? x : y, n, mod, 1);
         return;
     }
     if (p->act == PV_ACT_LINEAR) {
@@ -161,6 +178,5 @@ void activation_backward(float *dx, const float *dy, const float *x, const float
 
 void fused_activation_backward(float *g, const float *y, size_t n, pv_act act, pv_modifier mod)
 {
-    if (act != PV_ACT_RELU) return;
-    for (size_t i = 0; i < n; i++) g[i] = relu_gate(g[i], y[i] > 0.0f, mod);
+    if (act == PV_ACT_RELU) relu_gates(g, g, y, n, mod, 0);
 }
