@@ -230,7 +230,7 @@ pv_status pv_graph_prepare(pv_graph *g, pv_error *err)
         win.SW = (size_t)nd->ip[3]; win.DH = (size_t)nd->ip[4]; win.DW = (size_t)nd->ip[5];
         win.C = nd->wshape[0].d[2]; win.OC = nd->wshape[0].d[3];
         if (!winograd_applies(&win)) continue;
-        nd->wino_U = winograd_weights_acquire(nd->w[0], win.C, win.OC);
+        nd->wino_U = winograd_weights_acquire(nd->w[0], win.C, win.OC, &nd->wino_UT);
         if (!nd->wino_U)
             return PV_FAIL(err, PV_ERR_NOMEM, "node %d (Conv2D): no memory for its Winograd-transformed kernel "
                            "(%zu floats)", i, 36 * win.C * win.OC);
@@ -624,7 +624,7 @@ static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work
         if (!want) return PV_OK;
         if ((st = window_of(t, i, &win, err))) return st;
         /* Winograd in backward moves no ReLU decision, so it is used in exact mode too */
-        if (nd->wino_U) winograd_backward_input(dx, g, nd->wino_U, &win, N, work->buf, work->threads);
+        if (nd->wino_U) winograd_backward_input(dx, g, nd->wino_U, nd->wino_UT, &win, N, work->buf, work->threads);
         else conv2d_backward_input(dx, g, nd->w[0], &win, N, work);
         return PV_OK;
     case PV_OP_DENSE: {

@@ -138,6 +138,7 @@ typedef struct {
     /* filled by pv_graph_check */
     pv_actparams act;                 /* fused (conv/dense: LINEAR or RELU) or the activation node's */
     const float *wino_U;              /* Winograd-transformed kernel (shared, see winograd.c) or NULL */
+    const float *wino_UT;             /* its transposes, kept for small kernels only, or NULL */
 } pv_node;
 
 typedef struct {
@@ -203,13 +204,13 @@ void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
 /* winograd.c: F(4x4, 3x3) for stride-1 undilated 3x3 convolutions with C, OC >= 16 */
 int winograd_applies(const pv_window *win);
 size_t winograd_work_floats(const pv_window *win, size_t N, int threads);  /* whole buffer */
-void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC);
-const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC);
+void winograd_transform_kernel(float *U, float *UT, const float *kernel, size_t C, size_t OC);
+const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC, const float **UT);
 void winograd_weights_release(const float *U);
 void winograd_forward(float *out, const float *inp, const float *U, const float *bias,
                       const pv_window *win, size_t N, pv_act act, float *work, int threads);
-void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
-                             size_t N, float *work, int threads);
+void winograd_backward_input(float *dinp, const float *dout, const float *U, const float *UT,
+                             const pv_window *win, size_t N, float *work, int threads);
 
 /* gemm_small.c: unpacked small products for Winograd (AVX-512, else portable loops). A
  * "panel-major" (K, N) matrix is pv_panels(N) panels of K rows of PV_PANEL floats. */

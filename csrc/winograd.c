@@ -54,6 +54,10 @@ static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
     if (private_chunks(win)) {
         t = PV_WINO_PRIVATE_FLOATS / per_tile;
         if (t < PV_WINO_PRIVATE_MIN_TILES) t = PV_WINO_PRIVATE_MIN_TILES;
+        /* at least a tile row plus two: then chunks two apart never overlap-add into one pixel
+         * (backward runs even chunks, then odd ones) */
+        size_t row = (win->OW + 3) / 4 + 2;
+        if (t < row) t = row;
     } else {
         t = PV_WINO_CHUNK_FLOATS / per_tile;
     }
@@ -84,12 +88,14 @@ static size_t u_stride(size_t C, size_t OC)
     return pv_panels(OC) * PV_PANEL * C;
 }
 
-/* U_x[c][oc] = (G g G^T)[i][j] for kernel g = kernel[:, :, c, oc], stored panel-major */
-void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t OC)
+/* U_x[c][oc] = (G g G^T)[i][j] for kernel g = kernel[:, :, c, oc], stored panel-major; UT, when
+ * not NULL, receives each U_x^T (OC, C) panel-major as well, for the backward products. */
+void winograd_transform_kernel(float *U, float *UT, const float *kernel, size_t C, size_t OC)
 {
-    /* kernel is (3, 3, C, OC); U is 36 x u_stride(C, OC) floats, padding columns zero */
-    const size_t stride = u_stride(C, OC);
+    /* kernel is (3, 3, C, OC); U and UT are 36 x u_stride floats each, padding columns zero */
+    const size_t stride = u_stride(C, OC), stride_t = u_stride(OC, C);
     memset(U, 0, XI * stride * sizeof(float));
+    if (UT) memset(UT, 0, XI * stride_t * sizeof(float));
 #pragma omp parallel for schedule(static) num_threads(pv_get_num_threads())
     for (long c = 0; c < (long)C; c++) {
         for (size_t oc = 0; oc < OC; oc++) {
@@ -112,8 +118,11 @@ void winograd_transform_kernel(float *U, const float *kernel, size_t C, size_t O
                 u[3] = t[i][0] / 24.0 + t[i][1] / 12.0 + t[i][2] / 6.0;
                 u[4] = t[i][0] / 24.0 - t[i][1] / 12.0 + t[i][2] / 6.0;
                 u[5] = t[i][2];
-                for (int j = 0; j < 6; j++)
+                for (int j = 0; j < 6; j++) {
                     U[(size_t)(i * 6 + j) * stride + ((oc / PV_PANEL) * C + (size_t)c) * PV_PANEL + oc % PV_PANEL] = (float)u[j];
+                    if (UT)
+                        UT[(size_t)(i * 6 + j) * stride_t + (((size_t)c / PV_PANEL) * OC + oc) * PV_PANEL + (size_t)c % PV_PANEL] = (float)u[j];
+                }
             }
         }
     }
@@ -178,17 +187,14 @@ static inline void b6(float *x, const float *v, size_t s, size_t n)
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* The tiles of one pass: every tile (step 1), or one parity class (step 2, offsets 0/1) whose
- * tiles are 8 pixels apart and so never share an input pixel in the overlap-add. */
-typedef struct { size_t rows, cols, step, row0, col0, tiles; } tiling;
+/* Tiles in memory order: image, tile row, tile column. */
+typedef struct { size_t rows, cols, tiles; } tiling;
 
-static tiling tiling_of(const pv_window *win, size_t N, size_t step, size_t row0, size_t col0)
+static tiling tiling_of(const pv_window *win, size_t N)
 {
-    size_t TH = (win->OH + 3) / 4, TW = (win->OW + 3) / 4;
     tiling t;
-    t.step = step; t.row0 = row0; t.col0 = col0;
-    t.rows = TH > row0 ? (TH - row0 + step - 1) / step : 0;
-    t.cols = TW > col0 ? (TW - col0 + step - 1) / step : 0;
+    t.rows = (win->OH + 3) / 4;
+    t.cols = (win->OW + 3) / 4;
     t.tiles = N * t.rows * t.cols;
     return t;
 }
@@ -198,8 +204,8 @@ static void tile_origin(const tiling *tl, size_t tile, size_t *n, size_t *oh0, s
 {
     size_t per_image = tl->rows * tl->cols, r = tile % per_image;
     *n = tile / per_image;
-    *oh0 = (tl->row0 + (r / tl->cols) * tl->step) * 4;
-    *ow0 = (tl->col0 + (r % tl->cols) * tl->step) * 4;
+    *oh0 = (r / tl->cols) * 4;
+    *ow0 = (r % tl->cols) * 4;
 }
 
 /* V[xi][t][c] for tiles [t0, t0+T) and channels [c0, c1) */
@@ -334,7 +340,7 @@ static void channel_slice(size_t C, int threads, int k, size_t *c0, size_t *c1)
  * channels), the GEMMs are dM U^T, stage B the overlap-add B dV B^T (C channels). */
 typedef struct {
     int backward;
-    const float *src, *U, *bias;
+    const float *src, *U, *UT, *bias;    /* UT: U^T panels (small kernels only) or NULL */
     float *dst;
     pv_act act;
     const pv_window *win;
@@ -351,7 +357,10 @@ static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, floa
 {
     const size_t C = p->win->C, OC = p->win->OC, ca = p->ca, cb = p->cb;
     const float *U = p->U + (size_t)x * u_stride(C, OC);
-    if (p->backward)   /* dV_x (T, C) = dM_x (T, OC) U_x^T */
+    if (p->backward && p->UT)   /* dV_x (T, C) = dM_x (T, OC) U_x^T, transposed copy at hand */
+        pv_gemm_panels(T, cb, ca, a + (size_t)x * T * ca, ca, p->UT + (size_t)x * u_stride(OC, C),
+                       b + (size_t)x * T * cb, cb);
+    else if (p->backward)       /* ... transposing 32-column panels of U on the fly */
         pv_gemm_panels_t(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb, panel);
     else               /* M_x (T, OC) = V_x (T, C) U_x (C, OC) */
         pv_gemm_panels(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb);
@@ -363,14 +372,14 @@ static void stage_b(const wino_pass *p, const float *buf, const tiling *tl, size
     else output_transform(p->dst, buf, p->bias, p->act, p->win, tl, t0, T, c0, c1);
 }
 
-/* every chunk of tiles on its own thread, both buffers private (small U) */
-static void run_private(const wino_pass *p, const tiling *tl, float *work, int threads)
+/* chunks first, first + step, ... of tiles, each on its own thread with private buffers (small U) */
+static void run_private(const wino_pass *p, const tiling *tl, long first, long step, float *work, int threads)
 {
     const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
     const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
     const size_t per_thread = XI * Tmax * (p->ca + p->cb) + panel_floats(p->win);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (long chunk = 0; chunk < chunks; chunk++) {
+    for (long chunk = first; chunk < chunks; chunk += step) {
         int k = 0;
 #ifdef _OPENMP
         k = omp_get_thread_num();
@@ -414,30 +423,30 @@ void winograd_forward(float *out, const float *inp, const float *U, const float 
                       const pv_window *win, size_t N, pv_act act, float *work, int threads)
 {
     /* out is (N, OH, OW, OC), inp is (N, H, W, C), U is (36, C, OC); work holds V and M */
-    const wino_pass p = { 0, inp, U, bias, out, act, win, win->C, win->OC };
-    const tiling tl = tiling_of(win, N, 1, 0, 0);
+    const wino_pass p = { 0, inp, U, NULL, bias, out, act, win, win->C, win->OC };
+    const tiling tl = tiling_of(win, N);
     if (tl.tiles == 0) return;
-    if (private_chunks(win)) run_private(&p, &tl, work, threads);
+    if (private_chunks(win)) run_private(&p, &tl, 0, 1, work, threads);
     else run_shared(&p, &tl, work, threads);
 }
 
-void winograd_backward_input(float *dinp, const float *dout, const float *U, const pv_window *win,
-                             size_t N, float *work, int threads)
+void winograd_backward_input(float *dinp, const float *dout, const float *U, const float *UT,
+                             const pv_window *win, size_t N, float *work, int threads)
 {
-    /* dinp is (N, H, W, C) accumulated into, dout is (N, OH, OW, OC), U is (36, C, OC) */
-    const wino_pass p = { 1, dout, U, NULL, dinp, PV_ACT_LINEAR, win, win->OC, win->C };
+    /* dinp is (N, H, W, C) accumulated into, dout is (N, OH, OW, OC), U is (36, C, OC), UT its
+     * transposes or NULL */
+    const wino_pass p = { 1, dout, U, UT, NULL, dinp, PV_ACT_LINEAR, win, win->OC, win->C };
+    const tiling tl = tiling_of(win, N);
+    if (tl.tiles == 0) return;
     if (!private_chunks(win)) {
-        const tiling tl = tiling_of(win, N, 1, 0, 0);
-        if (tl.tiles) run_shared(&p, &tl, work, threads);
+        run_shared(&p, &tl, work, threads);
         return;
     }
     /* Private chunks run concurrently, and neighbouring tiles overlap-add into the same input
-     * pixels; tiles of one parity class do not, so the classes run one after another. */
-    for (size_t pr = 0; pr < 2; pr++)
-        for (size_t pc = 0; pc < 2; pc++) {
-            const tiling tl = tiling_of(win, N, 2, pr, pc);
-            if (tl.tiles) run_private(&p, &tl, work, threads);
-        }
+     * pixels. Chunks span more than a tile row, so chunks two apart never meet: even chunks
+     * first, then odd ones. */
+    run_private(&p, &tl, 0, 2, work, threads);
+    run_private(&p, &tl, 1, 2, work, threads);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -452,7 +461,7 @@ typedef struct wino_entry {
     const float *kernel;
     size_t C, OC;
     uint64_t fingerprint;
-    float *U;
+    float *U, *UT;
     int refs;
     struct wino_entry *next;
 } wino_entry;
@@ -471,21 +480,29 @@ static uint64_t fingerprint(const float *kernel, size_t n)
     return h;
 }
 
-const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC)
+/* Small kernels (the private-chunk layers) also keep U^T: backward would otherwise transpose
+ * every panel of U once per chunk of tiles. Large ones transpose once per (single) chunk; a
+ * second copy of them would cost as much memory as all the other buffers of a run together. */
+const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC, const float **UT)
 {
     uint64_t fp = fingerprint(kernel, 9 * C * OC);
     for (wino_entry *e = registry; e; e = e->next)
         if (e->kernel == kernel && e->C == C && e->OC == OC && e->fingerprint == fp) {
             e->refs++;
+            *UT = e->UT;
             return e->U;
         }
     wino_entry *e = calloc(1, sizeof *e);
-    size_t n;
-    if (!e || pv_mul_size(XI, u_stride(C, OC), &n) || !(e->U = malloc(n * sizeof(float)))) {
+    size_t n, nt;
+    int keep_t = C * OC <= PV_WINO_PRIVATE_MAX_U;
+    if (!e || pv_mul_size(XI, u_stride(C, OC), &n) || pv_mul_size(XI, u_stride(OC, C), &nt) ||
+        !(e->U = malloc(n * sizeof(float))) || (keep_t && !(e->UT = malloc(nt * sizeof(float))))) {
+        if (e) free(e->U);
         free(e);
         return NULL;
     }
-    winograd_transform_kernel(e->U, kernel, C, OC);
+    winograd_transform_kernel(e->U, e->UT, kernel, C, OC);
+    *UT = e->UT;
     e->kernel = kernel; e->C = C; e->OC = OC; e->fingerprint = fp; e->refs = 1;
     e->next = registry;
     registry = e;
@@ -500,6 +517,7 @@ void winograd_weights_release(const float *U)
             if (--e->refs == 0) {
                 *p = e->next;
                 free(e->U);
+                free(e->UT);
                 free(e);
             }
             return;

@@ -43,6 +43,8 @@ CASES = [
     (2, 9, 14, 20, 18, "valid"),
     (1, 3, 3, 16, 16, "valid"),
     (2, 64, 64, 256, 256, "same"),     # 512 tiles: more than one chunk of the V/M buffers
+    (2, 64, 60, 64, 64, "same"),       # small kernel: ~9 private chunks run concurrently
+    (3, 45, 50, 32, 48, "valid"),      # small kernel, partial tiles, chunks across images
 ]
 
 
@@ -69,6 +71,8 @@ def test_backward_input_matches_reference(rng, n, h, w, c, oc, padding):
     (gx,) = tape.backward([(1, gy)], [0])
     expected = ref.conv2d_backward(gy, x.shape, kernel, padding=padding)
     assert ref.rel_err(gx, expected) <= TOL_WINOGRAD
+    # chunks overlap-add concurrently; a race would make a second run differ
+    assert np.array_equal(gx, tape.backward([(1, gy)], [0])[0])
 
 
 def test_fused_relu_and_guided_modifier(rng):
