@@ -122,6 +122,10 @@ static int fill_node(GraphObject *self, int i, PyObject *spec)
     }
     long code = PyLong_AsLong(op);
     if (code == -1 && PyErr_Occurred()) return -1;
+    if (code < 0 || code >= PV_OP_COUNT) {   /* before the cast: 2**32 + 1 must not become op 1 */
+        PyErr_Format(PyExc_ValueError, "node %d: unknown op code %ld, expected 0..%d", i, code, PV_OP_COUNT - 1);
+        return -1;
+    }
     nd->op = (pv_op)code;
 
     long tmp[PV_MAX_IPARAMS];
@@ -194,12 +198,20 @@ static int Graph_init(GraphObject *self, PyObject *args, PyObject *kwds)
     self->keep = PyList_New(0);
     self->g = pv_graph_new((int)n);
     if (!self->keep || !self->g) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (fill_node(self, (int)i, PySequence_Fast_GET_ITEM(fast, i))) { Py_DECREF(fast); return -1; }
-    Py_DECREF(fast);
     pv_error err = {0};
-    if (pv_graph_check(self->g, &err) || pv_graph_prepare(self->g, &err)) { raise_status(&err); return -1; }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (fill_node(self, (int)i, PySequence_Fast_GET_ITEM(fast, i))) goto fail;
+    Py_DECREF(fast);
+    fast = NULL;
+    if (pv_graph_check(self->g, &err) || pv_graph_prepare(self->g, &err)) { raise_status(&err); goto fail; }
     return 0;
+fail:
+    /* leave no half-filled graph behind: a later forward() on it would read unset nodes */
+    Py_XDECREF(fast);
+    pv_graph_free(self->g);
+    self->g = NULL;
+    Py_CLEAR(self->keep);
+    return -1;
 }
 
 static void Graph_dealloc(GraphObject *self)
