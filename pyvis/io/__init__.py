@@ -12,6 +12,7 @@ executes code from a file; malformed files raise ValueError or OSError naming th
 
 import struct
 import zipfile
+import zlib
 
 from . import keras_h5, keras_v3, npz, sniff
 from .from_keras import as_pyvis_model, from_keras, is_keras_model
@@ -23,7 +24,8 @@ _WEIGHTS_ONLY = {sniff.H5_LEGACY_WEIGHTS: "Keras 2 weights-only HDF5", sniff.H5_
 
 # Exceptions a malformed file can provoke deep inside h5py/zipfile/json handling.
 _MALFORMED = (KeyError, IndexError, AttributeError, TypeError, RecursionError, struct.error,
-              zipfile.BadZipFile, EOFError, UnicodeDecodeError, OverflowError)
+              zipfile.BadZipFile, EOFError, UnicodeDecodeError, OverflowError,
+              zlib.error)          # a corrupt deflate stream inside a .keras archive
 
 
 def _guard(path, fn, *args):

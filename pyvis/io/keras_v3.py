@@ -196,7 +196,7 @@ class Archive:
         try:
             self._file = open(path, "rb")
             self._zip = zipfile.ZipFile(self._file)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             self.close()
             raise ValueError(f"{self.label}: not a readable .keras zip archive ({exc})") from exc
 
@@ -238,7 +238,8 @@ class Archive:
             raise ValueError(f"{self.label}: {name} is {info.file_size} bytes (limit {limits.MAX_JSON_BYTES})")
         try:
             return self._zip.read(info)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        # NotImplementedError: the member claims a zip version or compression zipfile lacks
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise ValueError(f"{self.label}: cannot read member {name} ({exc})") from exc
 
     def keras_version(self):
@@ -283,7 +284,7 @@ class Archive:
                     if not block:
                         break
                     self._tmp.write(block)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise ValueError(f"{label}: cannot decompress ({exc})") from exc
         self._tmp.seek(0)
         return h5util.open_h5(self._tmp, label)

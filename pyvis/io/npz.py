@@ -21,7 +21,11 @@ _LAYER_KEY = re.compile(r"^(.+)/(\d+)$")
 
 def _check_header(z, info, path):
     key = info.filename[:-4]
-    with z.open(info) as f:
+    try:
+        f = z.open(info)
+    except (NotImplementedError, zipfile.BadZipFile, OSError, ValueError) as exc:   # odd zip version/method
+        raise ValueError(f"{path}: cannot open member {key!r} ({exc})") from exc
+    with f:
         try:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
@@ -47,7 +51,7 @@ def read_npz(path):
     """{key: float32 array} for every member, in archive order."""
     try:
         z = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
     out = {}
     total = 0
@@ -62,7 +66,7 @@ def read_npz(path):
             try:
                 with z.open(info) as f:
                     arr = np.lib.format.read_array(f, allow_pickle=False)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
                 raise ValueError(f"{path}: cannot read member {key!r} ({exc})") from exc
             total += arr.size
             if total > limits.MAX_WEIGHT_ELEMENTS:

@@ -81,7 +81,8 @@ def sniff(path):
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        # NotImplementedError: a central directory entry claims a zip version zipfile lacks
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             raise ValueError(f"{path!r}: starts like a zip archive but cannot be read as one ({exc})") from exc
         if "config.json" in names:
             return KERAS_ZIP
