@@ -58,12 +58,14 @@ def get_identifier(identifier, module_globals, module_name):
     if isinstance(identifier, str):
         fn = module_globals.get(identifier)
         if fn is None:
-            raise ValueError('Unknown {}: {}'.format(module_name, identifier))
+            raise ValueError('Unknown {}: {}; expected one of {}'.format(
+                module_name, identifier, sorted(k for k in module_globals if not k.startswith('_'))))
         return fn
     elif callable(identifier):
         return identifier
     else:
-        raise ValueError('Could not interpret identifier')
+        raise ValueError('Could not interpret identifier %r for %s: expected a name (str) or a '
+                         'callable' % (identifier, module_name))
 
 
 def apply_modifications(model, custom_objects=None):
@@ -240,6 +242,9 @@ def load_img(path, grayscale=False, target_size=None):
         if not ok:
             raise ValueError('load_img: target_size must be (rows, cols) with two positive ints, '
                              'got %r' % (target_size,))
+    if not isinstance(path, (str, bytes, os.PathLike)) and not hasattr(path, 'read'):
+        raise TypeError('load_img: path must be a file path or a binary file object, got %r'
+                        % (path,))
     with Image.open(path) as image:
         image.load()
         arr = _pil_image_to_array(image, grayscale)
@@ -344,6 +349,9 @@ def bgr2rgb(img):
 
 def normalize(array, min_value=0., max_value=1.):
     """Global min-max scaling to [min_value, max_value] (eps keeps a constant array at min_value)."""
+    if np.size(array) == 0:
+        raise ValueError('normalize: array is empty (shape %s); expected at least one value'
+                         % (np.shape(array),))
     arr_min = np.min(array)
     arr_max = np.max(array)
     normalized = (array - arr_min) / (arr_max - arr_min + _EPS)

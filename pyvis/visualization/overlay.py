@@ -34,6 +34,9 @@ def overlay(array1, array2, alpha=0.5):
         raise ValueError('`alpha` needs to be between [0, 1]; got %r' % (alpha,))
     array1 = np.asarray(array1)
     array2 = np.asarray(array2)
+    for name, arr in (('array1', array1), ('array2', array2)):
+        if arr.dtype.kind not in 'fiub':
+            raise TypeError('`%s` must be a real numeric image, got dtype %s' % (name, arr.dtype))
     if array1.shape != array2.shape:
         raise ValueError('`array1` and `array2` must have the same shapes; got %s and %s'
                          % (array1.shape, array2.shape))

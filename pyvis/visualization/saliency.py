@@ -94,9 +94,13 @@ def _prepare_seed(model, seed_input):
     """
     if seed_input is None:
         raise ValueError('seed_input is required: pass an image shaped like the model input')
-    x = np.asarray(seed_input)
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise TypeError('seed_input must be a numeric array, got dtype %s' % x.dtype)
+    try:
+        x = np.asarray(seed_input)
+    except ValueError as exc:       # ragged nested lists
+        raise ValueError('seed_input is not a rectangular array: %s' % exc) from None
+    if x.dtype.kind not in 'fiub':
+        raise TypeError('seed_input must be a real numeric array (float, int or bool), got dtype %s'
+                        % x.dtype)
     desired = _input_shape(model)
     if x.ndim == len(desired) - 1:
         x = x[None]
@@ -113,8 +117,18 @@ def _prepare_seed(model, seed_input):
                              'pass the image as %s' % (np.shape(seed_input), want))
         raise ValueError('seed_input has per-sample shape %s but the model input is %s'
                          % (got, want))
+    if x.shape[0] == 0:
+        raise ValueError('seed_input is an empty batch (shape %s); expected at least one image'
+                         % (x.shape,))
     batched = x.shape[0] > 1
-    return np.array(x, dtype=np.float32, copy=True), batched
+    with np.errstate(over='ignore'):
+        x32 = np.array(x, dtype=np.float32, copy=True)
+    bad = x32.size - int(np.count_nonzero(np.isfinite(x32)))
+    if bad:
+        # a NaN/Inf pixel makes every gradient NaN: the map would be silently meaningless
+        raise ValueError('seed_input contains %d NaN/Inf value(s) (or values beyond float32 range); '
+                         'expected finite pixel values' % bad)
+    return x32, batched
 
 
 def _check_losses(losses):
@@ -247,6 +261,8 @@ def _find_penultimate_layer(model, layer_idx, penultimate_layer_idx):
     layer: ``block5_pool`` for VGG16.
     """
     n = len(model.layers)
+    if penultimate_layer_idx is not None:
+        _layer_at(model, penultimate_layer_idx, 'penultimate_layer_idx')   # type and range first
     if penultimate_layer_idx is None:
         for idx, layer in utils.reverse_enumerate(model.layers[:layer_idx - 1]):
             inner = getattr(layer, 'layer', None)   # Keras Wrapper layers expose .layer
