@@ -237,7 +237,10 @@ class Archive:
         if info.file_size > limits.MAX_JSON_BYTES:
             raise ValueError(f"{self.label}: {name} is {info.file_size} bytes (limit {limits.MAX_JSON_BYTES})")
         try:
-            return self._zip.read(info)
+            # read(n) inflates at most n bytes: zipfile.read() would inflate a whole stream whose
+            # header lies about its size (a deflate bomb) before noticing
+            with self._zip.open(info) as member:
+                return member.read(limits.MAX_JSON_BYTES + 1)[:limits.MAX_JSON_BYTES]
         # NotImplementedError: the member claims a zip version or compression zipfile lacks
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             raise ValueError(f"{self.label}: cannot read member {name} ({exc})") from exc
