@@ -93,7 +93,8 @@ def build_parser():
     sub.required = True
 
     p = sub.add_parser("demo", help="run everything on the built-in ShapesNet model (offline)")
-    p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default demo_out)")
+    p.add_argument("--out", default="demo_out", metavar="DIR",
+                   help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0, help="seed for the generated images")
     p.add_argument("--quiet", action="store_true", help="no summary")
 
@@ -271,7 +272,8 @@ def _attention(args, kind):
                 maps = np.reshape(maps, (len(sel),) + np.shape(maps)[-2:])
                 for m, j in zip(maps, sel):
                     c = int(classes[j][r])
-                    dest = support.output_path(args.out, stems[batch[j]], "%s_%d" % (method, c), inputs)
+                    dest = support.output_path(args.out, stems[batch[j]],
+                                               "%s_%d" % (method, c), inputs)
                     save_png(heat_overlay(m, raw[j]) if args.overlay else jet(m), dest)
                     written += 1
             bar.update(len(batch))

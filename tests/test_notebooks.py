@@ -32,7 +32,8 @@ from PIL import Image
 
 from pyvis.applications.shapes import make_shapes
 
-NOTEBOOK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK_DIR = os.path.join(ROOT, "notebooks")
 NOTEBOOKS = sorted(n for n in os.listdir(NOTEBOOK_DIR) if n.endswith(".ipynb"))
 VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -84,7 +85,8 @@ def write_vgg16_standin(path, seed=0):
             fan_in = int(np.prod(kshape[:-1]))
             g.attrs["weight_names"] = [("%s_W_1:0" % name).encode("utf8"),
                                        ("%s_b_1:0" % name).encode("utf8")]
-            kernel = rng.standard_normal(kshape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+            std = np.float32(np.sqrt(2.0 / fan_in))
+            kernel = rng.standard_normal(kshape, dtype=np.float32) * std
             g.create_dataset("%s_W_1:0" % name, data=kernel)
             g.create_dataset("%s_b_1:0" % name, data=np.zeros(nbias, np.float32))
             del kernel

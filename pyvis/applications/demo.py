@@ -45,10 +45,10 @@ def ShapesNet(weights="shapesnet"):
                          % (weights,))
     model = load_model(path)
     expected = (None, IMAGE_SIZE, IMAGE_SIZE, 3)
-    if tuple(model.input_shape) != expected or tuple(model.output_shape) != (None, len(CLASS_NAMES)):
+    outputs = (None, len(CLASS_NAMES))
+    if tuple(model.input_shape) != expected or tuple(model.output_shape) != outputs:
         raise ValueError("%s is not a ShapesNet model: input %s and output %s, expected %s and %s"
-                         % (path, model.input_shape, model.output_shape, expected,
-                            (None, len(CLASS_NAMES))))
+                         % (path, model.input_shape, model.output_shape, expected, outputs))
     return model
 
 

@@ -48,7 +48,7 @@ def _inside(label, u, v, s):
     """Point test in the shape's own (rotated, centred) coordinates; s is the half-size."""
     if label == 0:                                   # circle of radius s
         return u * u + v * v <= s * s
-    if label == 1:                                   # square, side 1.7 s (area close to the circle's)
+    if label == 1:                                   # square of side 1.7 s (about a circle's area)
         h = 0.85 * s
         return (np.abs(u) <= h) & (np.abs(v) <= h)
     if label == 2:                                   # equilateral triangle, circumradius s, apex up
