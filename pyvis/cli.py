@@ -115,7 +115,8 @@ def build_parser():
     p.add_argument("--overlay", action="store_true", help="blend the heat map over the image")
 
     p = sub.add_parser("activation", help="activation maximization: images a class or filter "
-                                          "responds to most")
+                                          "responds to most (in raw 0..255 pixel space, as "
+                                          "keras-vis; IMAGES are starting points)")
     _add_common(p, images_required=False)
     _add_classes(p, allow_top=False)
     p.add_argument("--modifier", choices=MODIFIERS, default=None, help="backprop modifier")
@@ -310,7 +311,8 @@ def _activation(args):
         explained = backprop_modifiers.get(args.modifier)(explained)
     seeds = [None]
     if paths:
-        seeds = [_load_batch(loaded, [p])[1][0] for p in paths]
+        # keras-vis optimises in raw 0..255 pixel space (input_range); seeds are raw pixels too
+        seeds = [_load_batch(loaded, [p])[0][0].astype(np.float32) for p in paths]
     stems = support.unique_stems(paths) if paths else ["%s" % loaded.name]
     layer_name = model.layers[layer_idx].name
     written = 0

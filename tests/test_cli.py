@@ -214,6 +214,18 @@ def test_activation_matches_the_library(tmp_path, capsys, linear_model):
     np.testing.assert_array_equal(got, expected)
 
 
+def test_activation_from_an_image(image_dir, tmp_path, capsys, linear_model):
+    img = image_dir / "shape2.png"
+    code, _, _ = _run(["activation", "shapesnet", img, "--class", 1, "--max-iter", 4,
+                       "--out", tmp_path, "--quiet"], capsys)
+    assert code == 0
+    got = _read_png(tmp_path / "shape2_activation_predictions_1.png")
+    seed = utils.load_img(str(img)).astype(np.float32)        # raw pixels, as keras-vis
+    expected = visualize_activation(linear_model, -1, filter_indices=1, seed_input=seed,
+                                    max_iter=4, seed=0)
+    np.testing.assert_array_equal(got, expected)
+
+
 # --------------------------------------------------------------------------------------------
 # mistakes: one line, exit status 2
 
