@@ -119,7 +119,7 @@ void activation_forward(float *y, const float *x, size_t n, size_t last, const p
         if (last) softmax_rows(y, x, n / last, last);
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (n > 65536)
+#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (PV_WORTH_THREADS(16.0 * (double)n))
     for (long i = 0; i < (long)n; i++) y[i] = act_value(x[i], p);
 }
 
@@ -172,7 +172,7 @@ void activation_backward(float *dx, const float *dy, const float *x, const float
         for (size_t i = 0; i < n; i++) dx[i] += dy[i];
         return;
     }
-#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (n > 65536)
+#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (PV_WORTH_THREADS(16.0 * (double)n))
     for (long i = 0; i < (long)n; i++) dx[i] += (float)(act_grad(x[i], p) * dy[i]);
 }
 

@@ -145,7 +145,7 @@ void conv2d_forward(float *out, const float *inp, const float *kernel, const flo
     const long n_chunks = (long)((P + rows - 1) / rows);
     const int pointwise = is_pointwise(win);
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads) if (PV_WORTH_THREADS((double)P * K * OC))
     for (long chunk = 0; chunk < n_chunks; chunk++) {
         int tid = 0;
 #ifdef _OPENMP
@@ -200,14 +200,14 @@ static void backward_project_first(float *dinp, const float *dout, const float *
     const size_t P = N * win->OH * win->OW, Q = N * win->H * win->W;
     float *proj = work->buf;
     const int threads = work->threads;
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (PV_WORTH_THREADS((double)P * KC * OC))
     for (int k = 0; k < threads; k++) {
         size_t per = (P + (size_t)threads - 1) / (size_t)threads, p0 = per * (size_t)k;
         size_t p1 = p0 + per < P ? p0 + per : P;
         if (p0 < p1) pv_sgemm(0, 1, p1 - p0, KC, OC, 1.0f, dout + p0 * OC, OC, kernel, OC, 0.0f, proj + p0 * KC, KC);
     }
     const size_t hw = win->H * win->W;
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)Q * KC))
     for (long qi = 0; qi < (long)Q; qi++) {
         size_t q = (size_t)qi, n = q / hw, rem = q % hw, ih = rem / win->W, iw = rem % win->W;
         float *d = dinp + q * C;
@@ -241,7 +241,7 @@ void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
         /* OH == H and OW == W: dinp[q, c] += sum_oc dout[q, oc] * kernel[c, oc] */
         const size_t rows = chunk_rows(Q, C > OC ? C : OC, work);
         const long n_chunks = (long)((Q + rows - 1) / rows);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads) if (PV_WORTH_THREADS((double)Q * C * OC))
         for (long chunk = 0; chunk < n_chunks; chunk++) {
             size_t q0 = (size_t)chunk * rows;
             size_t m = Q - q0 < rows ? Q - q0 : rows;
@@ -252,7 +252,7 @@ void conv2d_backward_input(float *dinp, const float *dout, const float *kernel,
     const size_t K = taps * OC;
     const size_t rows = chunk_rows(Q, K, work);
     const long n_chunks = (long)((Q + rows - 1) / rows);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(work->threads) if (PV_WORTH_THREADS((double)Q * K * C))
     for (long chunk = 0; chunk < n_chunks; chunk++) {
         int tid = 0;
 #ifdef _OPENMP

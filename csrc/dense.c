@@ -41,7 +41,7 @@ static void bias_act(float *out, size_t ld, const float *bias, size_t rows, size
 static void dense_forward_vector(float *out, const float *inp, const float *kernel, size_t IN,
                                  size_t OUT, float *partial, int threads)
 {
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (PV_WORTH_THREADS((double)IN * OUT))
     for (int k = 0; k < threads; k++) {
         size_t lo, hi;
         split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
@@ -71,7 +71,7 @@ void dense_forward(float *out, const float *inp, const float *kernel, const floa
         return;
     }
     const int by_rows = M >= PV_DENSE_ROW_SPLIT;
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (PV_WORTH_THREADS((double)M * IN * OUT))
     for (int k = 0; k < threads; k++) {
         size_t lo, hi;
         if (by_rows) {
@@ -95,7 +95,7 @@ void dense_backward_input(float *dinp, const float *dout, const float *kernel,
     /* dinp is (M, IN) and is accumulated into, dout is (M, OUT): dinp += dout @ kernel^T */
     if (M == 0 || IN == 0) return;
     const int by_rows = M >= PV_DENSE_ROW_SPLIT;
-#pragma omp parallel for schedule(static, 1) num_threads(threads)
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (PV_WORTH_THREADS((double)M * IN * OUT))
     for (int k = 0; k < threads; k++) {
         size_t lo, hi;
         if (by_rows) {

@@ -34,7 +34,7 @@ void depthwise_forward(float *out, const float *inp, const float *kernel, const 
      * bias is (OC,) or NULL */
     const size_t C = win->C, OC = win->OC, DM = OC / C;
     const long rows = (long)(N * win->OH);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * OC * win->KH * win->KW))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH;
         for (size_t ow = 0; ow < win->OW; ow++) {
@@ -66,7 +66,7 @@ void depthwise_backward_input(float *dinp, const float *dout, const float *kerne
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, OC); kernel is (KH, KW, C, DM) */
     const size_t C = win->C, OC = win->OC, DM = OC / C;
     const long rows = (long)(N * win->H);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)N * win->OH * win->OW * OC * win->KH * win->KW))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / win->H, ih = (size_t)row % win->H;
         for (size_t iw = 0; iw < win->W; iw++) {

@@ -14,7 +14,7 @@ void affine_forward(float *out, const float *inp, const float *scale, const floa
                     size_t rows, size_t C, int threads)
 {
     /* out, inp are (rows, C); scale, shift are (C,) */
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows * C > 65536)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)C))
     for (long r = 0; r < (long)rows; r++) {
         const float *x = inp + (size_t)r * C;
         float *y = out + (size_t)r * C;
@@ -26,7 +26,7 @@ void affine_backward(float *dinp, const float *dout, const float *scale, size_t 
                      int threads)
 {
     /* dinp (accumulated into), dout are (rows, C); scale is (C,) */
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows * C > 65536)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)C))
     for (long r = 0; r < (long)rows; r++) {
         const float *g = dout + (size_t)r * C;
         float *d = dinp + (size_t)r * C;

@@ -30,7 +30,7 @@ static void pool_forward(float *out, const float *inp, const pv_window *win, siz
     /* out is (N, OH, OW, C), inp is (N, H, W, C) */
     const size_t C = win->C;
     const long rows = (long)(N * win->OH);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH;
         size_t h0, h1;
@@ -81,7 +81,7 @@ static void maxpool_backward_disjoint(float *dinp, const float *dout, const floa
 {
     const size_t C = win->C;
     const long rows = (long)(N * win->OH);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
     {
         size_t *best = malloc(C * sizeof *best);
         float *bv = malloc(C * sizeof *bv);
@@ -123,7 +123,7 @@ static void pool_backward(float *dinp, const float *dout, const float *inp, cons
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, C); inp only for max */
     const size_t C = win->C;
     const long tasks = (long)(N * C);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)tasks * win->OH * win->OW * win->KH * win->KW))
     for (long task = 0; task < tasks; task++) {
         size_t n = (size_t)task / C, c = (size_t)task % C;
         for (size_t oh = 0; oh < win->OH; oh++) {

@@ -100,6 +100,13 @@ typedef enum {
 
 typedef enum { PV_MOD_NONE = 0, PV_MOD_GUIDED = 1, PV_MOD_RECTIFIED = 2 } pv_modifier;
 
+/* Kernels run on one thread below this much work (multiply-adds, or element visits weighted by
+ * their cost): waking a sleeping worker takes microseconds on an idle machine but a whole
+ * scheduler tick (4 ms) on a busy one, which made small models 100x slower with two threads.
+ * Used as `#pragma omp parallel ... if (PV_WORTH_THREADS(work))`. */
+#define PV_PARALLEL_MIN_WORK 16e6
+#define PV_WORTH_THREADS(work) ((double)(work) >= PV_PARALLEL_MIN_WORK)
+
 enum { PV_PAD_VALID = 0, PV_PAD_SAME = 1 };
 
 /* ---------------------------------------------------------------------------------------- */

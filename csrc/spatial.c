@@ -19,7 +19,7 @@ void shift2d_forward(float *out, const float *inp, size_t N, size_t H, size_t W,
 {
     /* out is (N, OH, OW, C), inp is (N, H, W, C) */
     const long rows = (long)rows_of(N, OH);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)OW * (double)C))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / OH, oh = (size_t)row % OH;
         float *o = out + (size_t)row * OW * C;
@@ -40,7 +40,7 @@ void shift2d_backward(float *dinp, const float *dout, size_t N, size_t H, size_t
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, C). Output row oh feeds input
      * row oh + off_h only, so splitting output rows across threads is race-free. */
     const long rows = (long)rows_of(N, OH);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)OW * (double)C))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / OH, oh = (size_t)row % OH;
         long ih = (long)oh + off_h;
@@ -63,7 +63,7 @@ void upsample2d_forward(float *out, const float *inp, size_t N, size_t H, size_t
     /* out is (N, H*SH, W*SW, C), inp is (N, H, W, C) */
     const size_t OH = H * SH, OW = W * SW;
     const long rows = (long)rows_of(N, OH);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)OW * (double)C))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / OH, oh = (size_t)row % OH;
         const float *x = inp + (n * H + oh / SH) * W * C;
@@ -79,7 +79,7 @@ void upsample2d_backward(float *dinp, const float *dout, size_t N, size_t H, siz
      * row: it sums the SH output rows that repeat it. */
     const size_t OW = W * SW;
     const long rows = (long)rows_of(N, H);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)rows * (double)OW * (double)C))
     for (long row = 0; row < rows; row++) {
         size_t n = (size_t)row / H, ih = (size_t)row % H;
         float *d = dinp + (size_t)row * W * C;

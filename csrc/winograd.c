@@ -96,7 +96,7 @@ void winograd_transform_kernel(float *U, float *UT, const float *kernel, size_t 
     const size_t stride = u_stride(C, OC), stride_t = u_stride(OC, C);
     memset(U, 0, XI * stride * sizeof(float));
     if (UT) memset(UT, 0, XI * stride_t * sizeof(float));
-#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (PV_WORTH_THREADS(200.0 * C * OC))
     for (long c = 0; c < (long)C; c++) {
         for (size_t oc = 0; oc < OC; oc++) {
             double g[3][3], t[6][3];
@@ -378,7 +378,7 @@ static void run_private(const wino_pass *p, const tiling *tl, long first, long s
     const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
     const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
     const size_t per_thread = XI * Tmax * (p->ca + p->cb) + panel_floats(p->win);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (PV_WORTH_THREADS(XI * (double)tl->tiles * p->ca * p->cb / step))
     for (long chunk = first; chunk < chunks; chunk += step) {
         int k = 0;
 #ifdef _OPENMP
@@ -400,7 +400,7 @@ static void run_shared(const wino_pass *p, const tiling *tl, float *work, int th
     float *a = work, *b = work + XI * Tmax * p->ca, *panels = b + XI * Tmax * p->cb;
     for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
         const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (PV_WORTH_THREADS(XI * (double)T * p->ca * p->cb))
         {
             int k = 0, nt = 1;
 #ifdef _OPENMP
