@@ -342,7 +342,7 @@ def test_vgg16_matches_keras_applications(include_top):
     assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
     assert ours.layers[0].name == "input_layer" and ours.name == "vgg16"
     L.Input((3,))                                   # counters moved on: the name stays
-    assert VGG16(include_top=False).layers[0].name == "input_layer"
+    assert VGG16(include_top=False, weights=None).layers[0].name == "input_layer"
     for a, b in zip(ours.layers, theirs.layers):
         assert a.output_shape == tuple(b.output.shape), a.name
         assert a.count_params() == b.count_params(), a.name
@@ -394,11 +394,11 @@ def test_vgg16_classifier_activation_with_pretrained_weights():
 
 def test_vgg16_input_tensor_and_pooling():
     inp = L.Input((40, 40, 3), name="img")
-    model = VGG16(include_top=False, input_tensor=inp, pooling="avg")
+    model = VGG16(include_top=False, weights=None, input_tensor=inp, pooling="avg")
     assert model.input is inp and model.output_shape == (None, 512)
     assert type(model.layers[-1]).__name__ == "GlobalAveragePooling2D"
     with pytest.raises(ValueError, match="pooling"):
-        VGG16(include_top=False, pooling="mean")
+        VGG16(include_top=False, weights=None, pooling="mean")
 
 
 # ------------------------------------------------------------------ weights

@@ -44,9 +44,9 @@ def transition_block(x, reduction, name):
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def DenseNet121(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+def DenseNet121(include_top=True, weights='imagenet', input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", name="densenet121"):
-    """Instantiate DenseNet121 (``keras.applications.DenseNet121``; default ``weights=None`` here)."""
+    """Instantiate DenseNet121 (``keras.applications.DenseNet121``)."""
     _common.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     input_shape = _common.input_shape_for(input_shape, 224, 32, include_top, weights)
     img_input = _common.make_input(input_tensor, input_shape)

@@ -75,9 +75,9 @@ def _block_8(x, i):
         [branch1x1, branch3x3, branch3x3dbl, branch_pool])
 
 
-def InceptionV3(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+def InceptionV3(include_top=True, weights='imagenet', input_tensor=None, input_shape=None, pooling=None,
                 classes=1000, classifier_activation="softmax", name="inception_v3"):
-    """Instantiate InceptionV3 (``keras.applications.InceptionV3``; default ``weights=None`` here).
+    """Instantiate InceptionV3 (``keras.applications.InceptionV3``).
 
     The default input is 299x299x3; without the top any input of at least 75x75 works.
     """

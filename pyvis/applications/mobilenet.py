@@ -45,9 +45,9 @@ def _alpha_text(alpha):
 
 
 def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True,
-              weights=None, input_tensor=None, pooling=None, classes=1000,
+              weights='imagenet', input_tensor=None, pooling=None, classes=1000,
               classifier_activation="softmax", name=None):
-    """Instantiate MobileNet (``keras.applications.MobileNet``; default ``weights=None`` here)."""
+    """Instantiate MobileNet (``keras.applications.MobileNet``)."""
     _common.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     default_size = 224
     if input_shape is not None and len(tuple(input_shape)) == 3:

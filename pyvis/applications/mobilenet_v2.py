@@ -69,9 +69,9 @@ def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
     return x
 
 
-def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
+def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights='imagenet', input_tensor=None,
                 pooling=None, classes=1000, classifier_activation="softmax", name=None):
-    """Instantiate MobileNetV2 (``keras.applications.MobileNetV2``; default ``weights=None`` here)."""
+    """Instantiate MobileNetV2 (``keras.applications.MobileNetV2``)."""
     _common.check_arguments(weights, include_top, classes, pooling, classifier_activation)
     default_size = 224
     if input_shape is None and isinstance(input_tensor, layers.KerasTensor):

@@ -157,9 +157,9 @@ def _imagenet_file(include_top):
     return _common.fetch("resnet", fname, KNOWN_MD5[("keras3", bool(include_top))]), "keras3"
 
 
-def ResNet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+def ResNet50(include_top=True, weights='imagenet', input_tensor=None, input_shape=None, pooling=None,
              classes=1000, classifier_activation="softmax", name="resnet50", architecture=None):
-    """Instantiate ResNet50 (``keras.applications.ResNet50``; default ``weights=None`` here).
+    """Instantiate ResNet50 (``keras.applications.ResNet50``).
 
     ``architecture``: None (follow the weight file; 'keras3' for random weights), 'keras2'
     (Keras 2.2 names such as ``res5c_branch2c``) or 'keras3' (``conv5_block3_3_conv``).

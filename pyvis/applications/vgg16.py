@@ -132,9 +132,9 @@ class _no_context:
         return False
 
 
-def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+def VGG16(include_top=True, weights='imagenet', input_tensor=None, input_shape=None, pooling=None,
           classes=1000, classifier_activation="softmax", name="vgg16"):
-    """Instantiate VGG16 (``keras.applications.VGG16``; default ``weights=None`` here).
+    """Instantiate VGG16 (``keras.applications.VGG16``).
 
     The default input is 224x224x3 (``include_top=True`` requires exactly that with
     ImageNet weights); without the top any input of at least 32x32 works.

@@ -42,9 +42,9 @@ def _entry_block(x, filters, block, first_relu=True):
     return layers.Add()([x, residual])
 
 
-def Xception(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+def Xception(include_top=True, weights='imagenet', input_tensor=None, input_shape=None, pooling=None,
              classes=1000, classifier_activation="softmax", name="xception"):
-    """Instantiate Xception (``keras.applications.Xception``; default ``weights=None`` here).
+    """Instantiate Xception (``keras.applications.Xception``).
 
     The default input is 299x299x3; without the top any input of at least 71x71 works.
     """
