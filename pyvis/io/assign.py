@@ -85,5 +85,5 @@ def assign_layer(layer, class_name, sources, label, conversions=NO_CONVERSION, s
         if flip:
             value = value[::-1, ::-1, :, :]        # Theano convolution -> TF correlation
         values.append(np.ascontiguousarray(value))
-    layer.set_weights(values)
+    layer._adopt_weights(values)     # fresh arrays from the file: no second copy
     return True

@@ -334,6 +334,15 @@ class Layer:
 
     def set_weights(self, weights):
         """Replace the weights; count and shapes must match the existing ones."""
+        self._store_weights(weights, copy=True)
+
+    def _adopt_weights(self, weights):
+        """set_weights for loaders: arrays just read from a file, which nobody else holds, are
+        kept as they are (float32, C order) instead of copied; loading VGG16 thus moves each of
+        its 553 MB once."""
+        self._store_weights(weights, copy=False)
+
+    def _store_weights(self, weights, copy):
         weights = list(weights)
         names = list(self._weights.keys())
         if len(weights) != len(names):
@@ -342,7 +351,8 @@ class Layer:
                 f"({names}), but set_weights received {len(weights)}")
         new = []
         for name, value in zip(names, weights):
-            arr = np.array(value, dtype=np.float32, order="C", copy=True)
+            arr = (np.array(value, dtype=np.float32, order="C", copy=True) if copy
+                   else np.ascontiguousarray(value, dtype=np.float32))
             expected = self._weights[name].shape
             if arr.shape != expected:
                 raise ValueError(
