@@ -19,6 +19,10 @@ mkdir -p "$WORK/src" "$WORK/logs"
 find "$WORK/src" \( -name '*.so' -o -name '*.so.*' \) -delete
 
 cd "$WORK/src"
+# the in-place build runs without pip's build isolation: make sure its build requirements exist
+python -c "import setuptools, numpy"
+pkg-config --exists openblas 2>/dev/null || python -c "import scipy_openblas32" 2>/dev/null || \
+    python -m pip install -q "scipy-openblas32>=0.3.27"
 echo "sanitize: building pyvis._core with -fsanitize=address,undefined in $WORK/src"
 PYVIS_SANITIZE=1 python setup.py -q build_ext --inplace >"$WORK/logs/build.log" 2>&1 || {
     tail -50 "$WORK/logs/build.log"; exit 1; }
