@@ -1,5 +1,7 @@
 """Threads: one model shared by 8 Python threads gives bit-identical results, and the GIL is
-released during native work, so threads run in parallel.
+released during native work (Python keeps running while a native call is in progress). The
+speed-up that release buys is measured by benchmarks/bench_threads.py, not asserted here:
+wall-clock on a shared machine is no test.
 
 Native loops are pinned to one thread each (pyvis.set_num_threads(1)) so that the only
 parallelism is between the Python threads, and results do not depend on the split of work.
@@ -86,27 +88,6 @@ def test_threads_share_a_model_bit_identically(one_native_thread):
     for k, (a, b) in enumerate(zip(serial, threaded)):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert np.array_equal(a, b), f"input {k}: threaded result differs from the sequential one"
-
-
-def test_threads_run_in_parallel(one_native_thread):
-    """The GIL is released around native work: 8 threads beat one thread doing the same calls.
-
-    Wall-clock on a shared machine is noisy, so the best of five rounds counts; with the GIL held
-    the threaded run could never be faster than the serial one. (On a machine whose cores are
-    busy with other sessions' work there is no idle core to win; the next test shows the GIL
-    release without timing the speed-up.)
-    """
-    model = conv_model()
-    inputs = seeds(N_THREADS * CALLS_PER_THREAD)
-    run_serial(model, inputs[:4])                      # warm-up: graph compiled, arenas planned
-    ratios = []
-    for _ in range(5):
-        _, serial = run_serial(model, inputs)
-        _, threaded = run_threaded(model, inputs)
-        ratios.append(threaded / serial)
-        if ratios[-1] < 0.9:
-            break
-    assert min(ratios) < 0.9, f"threaded/serial wall-time ratios {ratios}: no parallelism"
 
 
 def test_python_runs_while_a_native_call_is_in_progress(one_native_thread):
