@@ -176,6 +176,17 @@ void activation_backward(float *dx, const float *dy, const float *x, const float
     for (long i = 0; i < (long)n; i++) dx[i] += (float)(act_grad(x[i], p) * dy[i]);
 }
 
+void bias_act_rows(float *out, size_t ld, const float *bias, size_t rows, size_t c0, size_t c1, pv_act act)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *o = out + r * ld;
+        if (bias)
+            for (size_t k = c0; k < c1; k++) o[k] += bias[k];
+        if (act == PV_ACT_RELU)
+            for (size_t k = c0; k < c1; k++) o[k] = o[k] > 0.0f ? o[k] : 0.0f;
+    }
+}
+
 void fused_activation_backward(float *g, const float *y, size_t n, pv_act act, pv_modifier mod)
 {
     if (act == PV_ACT_RELU) relu_gates(g, g, y, n, mod, 0);

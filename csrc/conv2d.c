@@ -10,7 +10,8 @@
  * contribution of each tap to each input channel (KH*KW*C values), and each input pixel then sums
  * the taps that reach it. No weight gradients: pyvis never trains.
  * Padding follows TensorFlow: `same` puts the odd extra row/column at the bottom/right.
- * What this file does not do: groups, channels_first, Winograd (see the performance issue).
+ * What this file does not do: groups, channels_first, Winograd (winograd.c takes the 3x3 stride-1
+ * layers with 16 or more channels).
  */
 #include "pyvis.h"
 #include "blas.h"
@@ -82,11 +83,12 @@ size_t conv2d_work_floats(const pv_window *win, size_t N, int threads)
     size_t row = kf > kb ? kf : kb;
     size_t pixels = N * (win->OH * win->OW > win->H * win->W ? win->OH * win->OW : win->H * win->W);
     size_t per_thread_rows = (pixels + (size_t)threads - 1) / (size_t)threads;
-    size_t want = per_thread_rows * row;
+    size_t want = pv_mul_sat(per_thread_rows, row);
     if (want > PV_CONV_CHUNK_FLOATS) want = PV_CONV_CHUNK_FLOATS;
     if (want < row) want = row;
     if (project_first(win)) {   /* the whole projection is shared by the threads */
-        size_t proj = (N * win->OH * win->OW * win->KH * win->KW * win->C + (size_t)threads - 1) / (size_t)threads;
+        size_t proj = pv_mul_sat(pv_mul_sat(N, win->OH * win->OW), win->KH * win->KW * win->C);
+        proj = proj / (size_t)threads + 1;
         if (proj > want) want = proj;
     }
     return want;
@@ -123,17 +125,6 @@ static void im2col_rows(float *col, const float *inp, const pv_window *win, size
     }
 }
 
-static void bias_act_rows(float *out, const float *bias, size_t rows, size_t OC, pv_act act)
-{
-    for (size_t r = 0; r < rows; r++) {
-        float *o = out + r * OC;
-        if (bias)
-            for (size_t k = 0; k < OC; k++) o[k] += bias[k];
-        if (act == PV_ACT_RELU)
-            for (size_t k = 0; k < OC; k++) o[k] = o[k] > 0.0f ? o[k] : 0.0f;
-    }
-}
-
 void conv2d_forward(float *out, const float *inp, const float *kernel, const float *bias,
                     const pv_window *win, size_t N, pv_act act, const pv_work *work)
 {
@@ -160,7 +151,7 @@ void conv2d_forward(float *out, const float *inp, const float *kernel, const flo
             A = col;
         }
         pv_sgemm(0, 0, m, OC, K, 1.0f, A, K, kernel, OC, 0.0f, out + p0 * OC, OC);
-        bias_act_rows(out + p0 * OC, bias, m, OC, act);
+        bias_act_rows(out + p0 * OC, OC, bias, m, 0, OC, act);
     }
 }
 

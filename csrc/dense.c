@@ -25,18 +25,6 @@ static void split(size_t total, int parts, int k, size_t align, size_t *lo, size
     *hi = *lo + per < total ? *lo + per : total;
 }
 
-static void bias_act(float *out, size_t ld, const float *bias, size_t rows, size_t c0, size_t c1,
-                     pv_act act)
-{
-    for (size_t r = 0; r < rows; r++) {
-        float *o = out + r * ld;
-        if (bias)
-            for (size_t k = c0; k < c1; k++) o[k] += bias[k];
-        if (act == PV_ACT_RELU)
-            for (size_t k = c0; k < c1; k++) o[k] = o[k] > 0.0f ? o[k] : 0.0f;
-    }
-}
-
 /* M == 1: out = inp @ kernel, with thread k summing kernel rows [lo, hi) into partial[k]. */
 static void dense_forward_vector(float *out, const float *inp, const float *kernel, size_t IN,
                                  size_t OUT, float *partial, int threads)
@@ -67,7 +55,7 @@ void dense_forward(float *out, const float *inp, const float *kernel, const floa
     if (M == 0 || OUT == 0) return;
     if (M == 1) {
         dense_forward_vector(out, inp, kernel, IN, OUT, work->buf, threads);
-        bias_act(out, OUT, bias, 1, 0, OUT, act);
+        bias_act_rows(out, OUT, bias, 1, 0, OUT, act);
         return;
     }
     const int by_rows = M >= PV_DENSE_ROW_SPLIT;
@@ -79,12 +67,12 @@ void dense_forward(float *out, const float *inp, const float *kernel, const floa
             if (lo == hi) continue;
             pv_sgemm(0, 0, hi - lo, OUT, IN, 1.0f, inp + lo * IN, IN, kernel, OUT, 0.0f,
                      out + lo * OUT, OUT);
-            bias_act(out + lo * OUT, OUT, bias, hi - lo, 0, OUT, act);
+            bias_act_rows(out + lo * OUT, OUT, bias, hi - lo, 0, OUT, act);
         } else {
             split(OUT, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
             if (lo == hi) continue;
             pv_sgemm(0, 0, M, hi - lo, IN, 1.0f, inp, IN, kernel + lo, OUT, 0.0f, out + lo, OUT);
-            bias_act(out, OUT, bias, M, lo, hi, act);
+            bias_act_rows(out, OUT, bias, M, lo, hi, act);
         }
     }
 }

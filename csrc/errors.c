@@ -30,6 +30,12 @@ int pv_mul_size(size_t a, size_t b, size_t *out)
     return 0;
 }
 
+size_t pv_mul_sat(size_t a, size_t b)
+{
+    size_t out;
+    return pv_mul_size(a, b, &out) ? SIZE_MAX : out;
+}
+
 int pv_add_size(size_t a, size_t b, size_t *out)
 {
     if (b > SIZE_MAX - a) return 1;

@@ -55,14 +55,11 @@ static void panel_portable(size_t M, size_t K, const float *A, size_t lda, const
 
 #ifdef PV_HAVE_AVX512_KERNEL
 
+static int use_avx512 = 0;   /* set once by pv_gemm_small_init, before any thread runs */
+
 static int has_avx512(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && !getenv("PYVIS_DISABLE_AVX512");
-    }
-    return cached;
+    return use_avx512;
 }
 
 /* C[MR x nvalid] = A[MR x K] B[K x NR] (masks k0, k1 select the valid columns): 16 accumulators
@@ -125,6 +122,14 @@ __attribute__((target("avx512f"))) static void panel_avx512(size_t M, size_t K, 
 }
 
 #endif
+
+void pv_gemm_small_init(void)
+{
+#ifdef PV_HAVE_AVX512_KERNEL
+    __builtin_cpu_init();
+    use_avx512 = __builtin_cpu_supports("avx512f") && !getenv("PYVIS_DISABLE_AVX512");
+#endif
+}
 
 /* all rows of A against one panel */
 static void panel(size_t M, size_t K, const float *A, size_t lda, const float *B, float *C, size_t ldc,

@@ -328,6 +328,10 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
         if (fed->rank != nd->n_ip)
             return PV_FAIL(err, PV_ERR_VALUE, "input node %d: expected %d dimensions per sample, got %d", i, nd->n_ip, fed->rank);
         for (int k = 0; k < fed->rank; k++)
+            if (fed->d[k] == 0)
+                return PV_FAIL(err, PV_ERR_VALUE, "input node %d: per-sample dimension %d is 0; every dimension "
+                               "but the batch must be at least 1", i, k);
+        for (int k = 0; k < fed->rank; k++)
             if (nd->ip[k] != -1 && (size_t)nd->ip[k] != fed->d[k])
                 return PV_FAIL(err, PV_ERR_VALUE, "input node %d: per-sample dimension %d is %zu, expected %ld", i, k, fed->d[k], nd->ip[k]);
         *out = *fed;
@@ -353,7 +357,7 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
         *out = *in;
         out->d[out->rank - 1] = nd->wshape[0].d[1];
         size_t rows = t->N;
-        for (int a = 0; a + 1 < in->rank; a++) rows *= in->d[a];
+        for (int a = 0; a + 1 < in->rank; a++) rows = pv_mul_sat(rows, in->d[a]);
         size_t w = (dense_work_floats(rows, out->d[out->rank - 1], threads) + (size_t)threads - 1) / (size_t)threads;
         if (w > *work) *work = w;
         return PV_OK;
@@ -623,8 +627,9 @@ static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work
         fused_activation_backward(g, value(t, i), n, nd->act.act, mod);
         if (!want) return PV_OK;
         if ((st = window_of(t, i, &win, err))) return st;
-        /* Winograd in backward moves no ReLU decision, so it is used in exact mode too */
-        if (nd->wino_U) winograd_backward_input(dx, g, nd->wino_U, nd->wino_UT, &win, N, work->buf, work->threads);
+        /* exact mode keeps Winograd out of backward too: every product then has the direct
+         * path's rounding (1e-5 per op), not only its ReLU decisions */
+        if (nd->wino_U && !t->exact) winograd_backward_input(dx, g, nd->wino_U, nd->wino_UT, &win, N, work->buf, work->threads);
         else conv2d_backward_input(dx, g, nd->w[0], &win, N, work);
         return PV_OK;
     case PV_OP_DENSE: {

@@ -59,8 +59,11 @@ static PyObject *shape_tuple(size_t N, const pv_shape *s, int with_batch)
     PyObject *t = PyTuple_New(s->rank + (with_batch ? 1 : 0));
     if (!t) return NULL;
     int k = 0;
-    if (with_batch) PyTuple_SET_ITEM(t, k++, PyLong_FromSize_t(N));
-    for (int a = 0; a < s->rank; a++) PyTuple_SET_ITEM(t, k++, PyLong_FromSize_t(s->d[a]));
+    for (int a = with_batch ? -1 : 0; a < s->rank; a++) {
+        PyObject *v = PyLong_FromSize_t(a < 0 ? N : s->d[a]);
+        if (!v) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, k++, v);
+    }
     return t;
 }
 
@@ -585,6 +588,7 @@ static int module_exec(PyObject *m)
     for (size_t k = 0; k < sizeof consts / sizeof consts[0]; k++)
         if (add_int(m, consts[k].name, consts[k].v) < 0) return -1;
     pv_get_num_threads();   /* settle the thread count (and BLAS's) once at import */
+    pv_gemm_small_init();
     return 0;
 }
 

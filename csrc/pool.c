@@ -12,6 +12,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* Valid window rows [*k0, *k1) for output row o along one axis. */
 static void window_span(size_t o, size_t s, size_t k, size_t pad, size_t in, size_t *k0, size_t *k1)
 {
@@ -74,52 +78,60 @@ void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_
 
 /* Max backward for windows that do not overlap (stride >= pool size, e.g. VGG's 2x2/2): each
  * input cell belongs to at most one window, so threads can own output rows, and the channels
- * stay the contiguous inner loop. `best` holds, per channel, the offset of the window's first
- * maximum. */
-static void maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp,
-                                      const pv_window *win, size_t N, int threads)
+ * stay the contiguous inner loop. Thread k keeps, per channel, the offset of its window's first
+ * maximum in best[k*C ...] and that value in bv[k*C ...]. Returns 0 if that scratch could not be
+ * allocated (the caller then takes the path that needs none). */
+static int maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp,
+                                     const pv_window *win, size_t N, int threads)
 {
     const size_t C = win->C;
     const long rows = (long)(N * win->OH);
-#pragma omp parallel num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
-    {
-        size_t *best = malloc(C * sizeof *best);
-        float *bv = malloc(C * sizeof *bv);
-#pragma omp for schedule(static)
-        for (long row = 0; row < rows; row++) {
-            if (!best || !bv) continue;   /* cannot happen in practice; never crash on it */
-            size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH, h0, h1;
-            window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
-            for (size_t ow = 0; ow < win->OW; ow++) {
-                size_t w0, w1;
-                window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
-                if (h0 == h1 || w0 == w1) continue;
-                int first = 1;
-                for (size_t kh = h0; kh < h1; kh++)
-                    for (size_t kw = w0; kw < w1; kw++) {
-                        size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
-                                     ow * win->SW + kw - win->pad_left) * C;
-                        const float *x = inp + at;
-                        for (size_t c = 0; c < C; c++)
-                            if (first || x[c] > bv[c]) { bv[c] = x[c]; best[c] = at + c; }
-                        first = 0;
-                    }
-                const float *g = dout + ((n * win->OH + oh) * win->OW + ow) * C;
-                for (size_t c = 0; c < C; c++) dinp[best[c]] += g[c];
-            }
-        }
+    size_t *best = malloc(pv_mul_sat((size_t)threads * C, sizeof *best));
+    float *bv = malloc(pv_mul_sat((size_t)threads * C, sizeof *bv));
+    if (!best || !bv) {
         free(best);
         free(bv);
+        return 0;
     }
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
+    for (long row = 0; row < rows; row++) {
+        int k = 0;
+#ifdef _OPENMP
+        k = omp_get_thread_num();
+#endif
+        size_t *kbest = best + (size_t)k * C;
+        float *kbv = bv + (size_t)k * C;
+        size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH, h0, h1;
+        window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
+        for (size_t ow = 0; ow < win->OW; ow++) {
+            size_t w0, w1;
+            window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
+            if (h0 == h1 || w0 == w1) continue;
+            int first = 1;
+            for (size_t kh = h0; kh < h1; kh++)
+                for (size_t kw = w0; kw < w1; kw++) {
+                    size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
+                                 ow * win->SW + kw - win->pad_left) * C;
+                    const float *x = inp + at;
+                    for (size_t c = 0; c < C; c++)
+                        if (first || x[c] > kbv[c]) { kbv[c] = x[c]; kbest[c] = at + c; }
+                    first = 0;
+                }
+            const float *g = dout + ((n * win->OH + oh) * win->OW + ow) * C;
+            for (size_t c = 0; c < C; c++) dinp[kbest[c]] += g[c];
+        }
+    }
+    free(best);
+    free(bv);
+    return 1;
 }
 
 static void pool_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
                           size_t N, int is_max, int threads)
 {
-    if (is_max && win->SH >= win->KH && win->SW >= win->KW) {
-        maxpool_backward_disjoint(dinp, dout, inp, win, N, threads);
+    if (is_max && win->SH >= win->KH && win->SW >= win->KW &&
+        maxpool_backward_disjoint(dinp, dout, inp, win, N, threads))
         return;
-    }
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, C); inp only for max */
     const size_t C = win->C;
     const long tasks = (long)(N * C);

@@ -13,9 +13,11 @@
  * ACCUMULATE (+=) into their input gradient, so fan-out needs no special case.
  *
  * Usage sketch (what module.c does):
- *   pv_graph *g = pv_graph_new(n_nodes, &err);  ... fill g->nodes[i] ...;  pv_graph_check(g, &err);
+ *   pv_graph *g = pv_graph_new(n_nodes);   ... fill g->nodes[i] ...
+ *   pv_graph_check(g, &err);  pv_graph_prepare(g, &err);     // validate; transform 3x3 kernels
  *   pv_tape *t = pv_tape_new(g);
- *   pv_forward(t, batch, inputs, input_dims, &err);         // keeps every node's value
+ *   pv_plan(t, N, input_dims, &err);                          // shapes, arenas (reused if same)
+ *   pv_forward(t, inputs, &err);                              // keeps every node's value
  *   pv_backward(t, seeds, n_seeds, wrt, n_wrt, outs, PV_MOD_GUIDED, &err);
  */
 #ifndef PYVIS_H
@@ -51,6 +53,8 @@ pv_status pv_fail(pv_error *err, pv_status code, const char *file, int line, con
 /* Overflow-checked size arithmetic: return 0 on success, 1 on overflow. */
 int pv_mul_size(size_t a, size_t b, size_t *out);
 int pv_add_size(size_t a, size_t b, size_t *out);
+/* a * b, or SIZE_MAX on overflow: for scratch sizes, whose allocation then fails cleanly. */
+size_t pv_mul_sat(size_t a, size_t b);
 
 /* ---------------------------------------------------------------------------------------- */
 /* enums shared with Python (module.c exports them as _core.OP_*, ACT_*, MOD_*)              */
@@ -222,6 +226,7 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
 /* gemm_small.c: unpacked small products for Winograd (AVX-512, else portable loops). A
  * "panel-major" (K, N) matrix is pv_panels(N) panels of K rows of PV_PANEL floats. */
 #define PV_PANEL 32
+void pv_gemm_small_init(void);    /* decide the kernel once, before any thread runs */
 size_t pv_panels(size_t N);
 void pv_pack_panels(float *dst, const float *src, size_t K, size_t N, size_t ld);
 void pv_gemm_panels(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
@@ -255,6 +260,9 @@ void activation_backward(float *dx, const float *dy, const float *x, const float
                          size_t last, const pv_actparams *p, pv_modifier mod);
 /* In place: g <- f'(.) * g for the fused activations of conv/dense (LINEAR or RELU), from y. */
 void fused_activation_backward(float *g, const float *y, size_t n, pv_act act, pv_modifier mod);
+/* The epilogue of conv/dense: out[r][c] += bias[c], then ReLU if act is RELU, for c in [c0, c1)
+ * of `rows` rows with leading dimension ld. */
+void bias_act_rows(float *out, size_t ld, const float *bias, size_t rows, size_t c0, size_t c1, pv_act act);
 
 /* merge.c */
 void add_forward(float *out, const float *const *ins, int n_in, size_t n);

@@ -76,9 +76,9 @@ size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
     size_t th = (win->OH + 3) / 4, tw = (win->OW + 3) / 4;
     size_t tiles = N * th * tw;
     if (tiles == 0) return 0;
-    size_t chunk = tiles_per_chunk(win, tiles) * XI * (win->C + win->OC);
-    return private_chunks(win) ? (chunk + panel_floats(win)) * (size_t)threads
-                               : chunk + panel_floats(win) * (size_t)threads;
+    size_t chunk = pv_mul_sat(tiles_per_chunk(win, tiles), XI * (win->C + win->OC));
+    return private_chunks(win) ? pv_mul_sat(chunk + panel_floats(win), (size_t)threads)
+                               : chunk + pv_mul_sat(panel_floats(win), (size_t)threads);
 }
 
 /* U holds, for each of the 36 positions, the (C, OC) matrix U_x in panel-major form
@@ -454,9 +454,10 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
 
 /* apply_modifications builds a new graph over the same weight arrays; recomputing U for every
  * 3x3 layer would cost far more than the 1 ms that rebuild is allowed. Graphs therefore share U
- * through this registry, keyed by the kernel's address, size and a sampled fingerprint (a
- * replaced array at a recycled address fails the fingerprint). Called with the GIL held, so the
- * list needs no lock of its own. */
+ * through this registry, keyed by the kernel's address, size and a sampled fingerprint. Layers
+ * store their weights read-only and replace (never rewrite) them, so a kernel's values cannot
+ * change under its transform; the fingerprint guards an array freed and another allocated at the
+ * same address. Called with the GIL held, so the list needs no lock of its own. */
 typedef struct wino_entry {
     const float *kernel;
     size_t C, OC;

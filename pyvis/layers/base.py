@@ -252,6 +252,12 @@ def _is_tensor_structure(x):
 # ---------------------------------------------------------------------------
 # Layer base class.
 
+
+def _read_only(array):
+    """Freeze a weight array the layer owns: an in-place edit would bypass set_weights."""
+    array.setflags(write=False)
+    return array
+
 class Layer:
     """Base class of every pyvis layer (Keras semantics, NumPy weights, no computation)."""
 
@@ -307,12 +313,14 @@ class Layer:
     # -- weights -----------------------------------------------------------
 
     def add_weight(self, name, array):
-        """Register a weight array (stored as float32, C-contiguous)."""
-        self._weights[name] = np.ascontiguousarray(array, dtype=np.float32)
+        """Register a weight array (stored as float32, C-contiguous, read-only)."""
+        self._weights[name] = _read_only(np.ascontiguousarray(array, dtype=np.float32))
 
     @property
     def weights(self):
-        """The weight arrays themselves (not copies), in Keras order."""
+        """The weight arrays themselves (not copies, read-only), in Keras order. Change weights
+        with set_weights: compiled graphs derive data from them (Winograd-transformed kernels)
+        and notice a replaced array, not one rewritten in place."""
         return list(self._weights.values())
 
     @property
@@ -360,7 +368,7 @@ class Layer:
                     f"but set_weights received an array of shape {arr.shape}")
             new.append(arr)
         for name, arr in zip(names, new):
-            self._weights[name] = arr
+            self._weights[name] = _read_only(arr)
         object.__setattr__(self, "_version", self._version + 1)
 
     def count_params(self):
