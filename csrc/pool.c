@@ -50,9 +50,12 @@ static void pool_forward(float *out, const float *inp, const pv_window *win, siz
                     size_t iw = ow * win->SW + kw - win->pad_left;
                     const float *x = inp + ((n * win->H + ih) * win->W + iw) * C;
                     if (is_max) {
-                        /* a NaN in the window wins and stays, so NaN propagates */
-                        for (size_t c = 0; c < C; c++)
-                            if (x[c] > o[c] || x[c] != x[c]) o[c] = x[c];
+                        /* a NaN in the window wins and stays, so NaN propagates; a select, not
+                         * a branch, so the channel loop vectorises */
+                        for (size_t c = 0; c < C; c++) {
+                            float v = x[c], cur = o[c];
+                            o[c] = (v > cur) | (v != v) ? v : cur;
+                        }
                     } else {
                         for (size_t c = 0; c < C; c++) o[c] += x[c];
                     }
@@ -113,8 +116,11 @@ static int maxpool_backward_disjoint(float *dinp, const float *dout, const float
                     size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
                                  ow * win->SW + kw - win->pad_left) * C;
                     const float *x = inp + at;
-                    for (size_t c = 0; c < C; c++)
-                        if (first || x[c] > kbv[c]) { kbv[c] = x[c]; kbest[c] = at + c; }
+                    for (size_t c = 0; c < C; c++) {   /* selects: the loop vectorises */
+                        int take = first | (x[c] > kbv[c]);
+                        kbv[c] = take ? x[c] : kbv[c];
+                        kbest[c] = take ? at + c : kbest[c];
+                    }
                     first = 0;
                 }
             const float *g = dout + ((n * win->OH + oh) * win->OW + ow) * C;
@@ -192,8 +198,10 @@ void global_pool_forward(float *out, const float *inp, size_t N, size_t HW, size
         for (size_t p = 0; p < HW; p++) {
             const float *x = inp + (n * HW + p) * C;
             if (is_max) {
-                for (size_t c = 0; c < C; c++)
-                    if (x[c] > o[c] || x[c] != x[c]) o[c] = x[c];
+                for (size_t c = 0; c < C; c++) {
+                    float v = x[c], cur = o[c];
+                    o[c] = (v > cur) | (v != v) ? v : cur;
+                }
             } else {
                 for (size_t c = 0; c < C; c++) o[c] += x[c];
             }
