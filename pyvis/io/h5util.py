@@ -132,6 +132,20 @@ def get_child(group, path, label):
     return obj
 
 
+def dataset_shape_and_reader(ds, desc, label):
+    """(shape, read) of the weight dataset `ds` at `desc`: read() loads it as read_array does.
+    Anything that is not a readable dataset raises ValueError naming it."""
+    if not isinstance(ds, h5py.Dataset):
+        raise ValueError(f"{label}: {desc!r} is not a dataset")
+    try:
+        shape = ds.shape
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"{label}: cannot read the shape of {desc!r} ({exc})") from exc
+    if shape is None:
+        raise ValueError(f"{label}: {desc!r} has no shape")
+    return shape, (lambda: read_array(ds, f"{label}: {desc}"))
+
+
 def read_array(ds, label, expected_shape=None):
     """Read a weight dataset as float32 after checking its type, storage and size."""
     if not isinstance(ds, h5py.Dataset):

@@ -61,15 +61,8 @@ def sources(layer_group, weight_names, label):
         desc = f"{layer_group.name}/{wname}"
         if ds is None:
             raise ValueError(f"{label}: weight_names lists {wname!r} but there is no dataset {desc!r}")
-        if not isinstance(ds, h5util.h5py.Dataset):
-            raise ValueError(f"{label}: {desc!r} is not a dataset")
-        try:
-            shape = ds.shape
-        except (OSError, RuntimeError) as exc:
-            raise ValueError(f"{label}: cannot read the shape of {desc!r} ({exc})") from exc
-        if shape is None:
-            raise ValueError(f"{label}: {desc!r} has no shape")
-        out.append(assign.Source(shape, (lambda d=ds, s=desc: h5util.read_array(d, f"{label}: {s}")), desc))
+        shape, read = h5util.dataset_shape_and_reader(ds, desc, label)
+        out.append(assign.Source(shape, read, desc))
     return out
 
 

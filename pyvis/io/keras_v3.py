@@ -65,15 +65,8 @@ def _vars_sources(vars_group, label):
     for i in range(len(keys)):
         ds = h5util.get_child(vars_group, str(i), label)
         desc = f"{vars_group.name}/{i}"
-        if not isinstance(ds, h5util.h5py.Dataset):
-            raise ValueError(f"{label}: {desc!r} is not a dataset")
-        try:
-            shape = ds.shape
-        except (OSError, RuntimeError) as exc:
-            raise ValueError(f"{label}: cannot read the shape of {desc!r} ({exc})") from exc
-        if shape is None:
-            raise ValueError(f"{label}: {desc!r} has no shape")
-        out.append(assign.Source(shape, (lambda d=ds, s=desc: h5util.read_array(d, f"{label}: {s}")), desc))
+        shape, read = h5util.dataset_shape_and_reader(ds, desc, label)
+        out.append(assign.Source(shape, read, desc))
     return out
 
 

@@ -15,6 +15,14 @@ def conv_output_length(length, kernel, stride, dilation, padding):
     return (length - eff) // stride + 1 if length >= eff else 0
 
 
+
+def check_strides_with_dilation(strides, dilation_rate):
+    """Keras refuses strides > 1 together with dilation_rate > 1 (and so does its error text)."""
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+            f"Received: strides={strides} and dilation_rate={dilation_rate}")
+
 class BaseConv(Layer):
     """Base of the convolution layers (keras-vis looks for ``_Conv`` subclasses)."""
 
@@ -38,10 +46,7 @@ class Conv2D(BaseConv):
             raise NotImplementedError(
                 f"Conv2D '{self.name}': groups={groups!r} is not supported (only groups=1)")
         self.groups = 1
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
-                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
+        check_strides_with_dilation(self.strides, self.dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
 

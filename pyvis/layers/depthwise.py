@@ -11,7 +11,7 @@ Keras 2's class hierarchy did.
 from pyvis import activations
 from pyvis.layers.base import (check_data_format, check_padding, glorot_uniform, pair,
                                positive_int, serialize_activation, zeros)
-from pyvis.layers.conv import BaseConv, conv_output_length
+from pyvis.layers.conv import BaseConv, check_strides_with_dilation, conv_output_length
 
 
 class _DepthwiseBase(BaseConv):
@@ -29,10 +29,7 @@ class _DepthwiseBase(BaseConv):
         self.data_format = check_data_format(data_format, self.name)
         self.depth_multiplier = positive_int(depth_multiplier,
                                              f"{kind} '{self.name}' depth_multiplier")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                "`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
-                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
+        check_strides_with_dilation(self.strides, self.dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
 
