@@ -24,7 +24,35 @@ def check_strides_with_dilation(strides, dilation_rate):
             f"Received: strides={strides} and dilation_rate={dilation_rate}")
 
 class BaseConv(Layer):
-    """Base of the convolution layers (keras-vis looks for ``_Conv`` subclasses)."""
+    """Base of the convolution layers (keras-vis looks for ``_Conv`` subclasses): the channel
+    and output-size checks they share."""
+
+    def _channels(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': the channel dimension of the input "
+                f"must be known, got input shape {input_shape}")
+        return channels
+
+    def _spatial_output(self, input_shape):
+        batch, h, w, c = input_shape
+        expected = self._weights[self.weight_names[0]].shape[2]
+        if c is not None and c != expected:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' was built for {expected} input "
+                f"channels, got input shape {input_shape}")
+        out_h = conv_output_length(h, self.kernel_size[0], self.strides[0],
+                                   self.dilation_rate[0], self.padding)
+        out_w = conv_output_length(w, self.kernel_size[1], self.strides[1],
+                                   self.dilation_rate[1], self.padding)
+        if out_h == 0 or out_w == 0:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': computed output size would be zero "
+                f"or negative for input shape {input_shape}, kernel_size={self.kernel_size}, "
+                f"strides={self.strides}, dilation_rate={self.dilation_rate}, "
+                f"padding='{self.padding}'")
+        return batch, out_h, out_w
 
 
 class Conv2D(BaseConv):
@@ -51,11 +79,7 @@ class Conv2D(BaseConv):
         self.use_bias = bool(use_bias)
 
     def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"Conv2D '{self.name}': the channel dimension of the input must be "
-                f"known, got input shape {input_shape}")
+        channels = self._channels(input_shape)
         kh, kw = self.kernel_size
         self.add_weight("kernel", glorot_uniform(
             (kh, kw, channels, self.filters), kh * kw * channels, kh * kw * self.filters))
@@ -63,22 +87,7 @@ class Conv2D(BaseConv):
             self.add_weight("bias", zeros((self.filters,)))
 
     def compute_output_shape(self, input_shape):
-        batch, h, w, c = input_shape
-        kernel = self._weights["kernel"]
-        if c is not None and c != kernel.shape[2]:
-            raise ValueError(
-                f"Conv2D '{self.name}' was built for {kernel.shape[2]} input channels, "
-                f"got input shape {input_shape}")
-        out_h = conv_output_length(h, self.kernel_size[0], self.strides[0],
-                                   self.dilation_rate[0], self.padding)
-        out_w = conv_output_length(w, self.kernel_size[1], self.strides[1],
-                                   self.dilation_rate[1], self.padding)
-        if out_h == 0 or out_w == 0:
-            raise ValueError(
-                f"Conv2D '{self.name}': computed output size would be zero or negative "
-                f"for input shape {input_shape}, kernel_size={self.kernel_size}, "
-                f"strides={self.strides}, dilation_rate={self.dilation_rate}, "
-                f"padding='{self.padding}'")
+        batch, out_h, out_w = self._spatial_output(input_shape)
         return (batch, out_h, out_w, self.filters)
 
     def get_config(self):

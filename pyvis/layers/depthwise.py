@@ -11,7 +11,7 @@ Keras 2's class hierarchy did.
 from pyvis import activations
 from pyvis.layers.base import (check_data_format, check_padding, glorot_uniform, pair,
                                positive_int, serialize_activation, zeros)
-from pyvis.layers.conv import BaseConv, check_strides_with_dilation, conv_output_length
+from pyvis.layers.conv import BaseConv, check_strides_with_dilation
 
 
 class _DepthwiseBase(BaseConv):
@@ -33,32 +33,6 @@ class _DepthwiseBase(BaseConv):
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
 
-    def _channels(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the channel dimension of the input "
-                f"must be known, got input shape {input_shape}")
-        return channels
-
-    def _spatial_output(self, input_shape):
-        batch, h, w, c = input_shape
-        expected = self._weights[self.weight_names[0]].shape[2]
-        if c is not None and c != expected:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' was built for {expected} input "
-                f"channels, got input shape {input_shape}")
-        out_h = conv_output_length(h, self.kernel_size[0], self.strides[0],
-                                   self.dilation_rate[0], self.padding)
-        out_w = conv_output_length(w, self.kernel_size[1], self.strides[1],
-                                   self.dilation_rate[1], self.padding)
-        if out_h == 0 or out_w == 0:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': computed output size would be zero "
-                f"or negative for input shape {input_shape}, kernel_size={self.kernel_size}, "
-                f"strides={self.strides}, dilation_rate={self.dilation_rate}, "
-                f"padding='{self.padding}'")
-        return batch, out_h, out_w
 
     def get_config(self):
         config = super().get_config()
@@ -69,7 +43,6 @@ class _DepthwiseBase(BaseConv):
             "activation": serialize_activation(self.activation), "use_bias": self.use_bias,
         })
         return config
-
 
 class DepthwiseConv2D(_DepthwiseBase):
     """One small convolution per input channel (``depth_multiplier`` outputs each)."""

@@ -16,21 +16,26 @@ def _merge_dim(dims):
     return known.pop() if known else None
 
 
-class Add(Layer):
-    """Element-wise sum of inputs of equal shape."""
+class SameShapeMerge(Layer):
+    """Base of the merges whose inputs must all have one shape (Add, Multiply, Average, Maximum)."""
 
     _expects_list = True
 
     def compute_output_shape(self, input_shape):
+        kind = type(self).__name__
         if len(input_shape) < 1:
-            raise ValueError(f"Add '{self.name}' must be called on at least one tensor")
+            raise ValueError(f"{kind} '{self.name}' must be called on at least one tensor")
         ranks = {len(s) for s in input_shape}
         merged = [_merge_dim(dims) for dims in zip(*input_shape)] if len(ranks) == 1 else None
         if merged is None or any(d is _MISMATCH for d in merged):
             raise ValueError(
-                f"Add '{self.name}': inputs must all have the same shape (no broadcasting), "
+                f"{kind} '{self.name}': inputs must all have the same shape (no broadcasting), "
                 f"got {input_shape}")
         return tuple(merged)
+
+
+class Add(SameShapeMerge):
+    """Element-wise sum of inputs of equal shape."""
 
 
 class Concatenate(Layer):
