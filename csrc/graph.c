@@ -280,7 +280,11 @@ static pv_status alloc_floats(float **out, size_t floats, const char *what, size
     if (pv_mul_size(floats, sizeof(float), &bytes) || bytes > physical_memory_bytes())
         return PV_FAIL(err, PV_ERR_NOMEM, "the %s for batch size %zu needs %zu floats (%.3g GB), more than this "
                        "machine's memory; use a smaller batch", what, N, floats, (double)floats * 4.0 / 1e9);
-    *out = malloc(bytes ? bytes : sizeof(float));
+    /* 64-byte aligned (node offsets are multiples of 16 floats too): a vector load or store
+     * that straddles two cache lines costs twice, and store forwarding fails across them */
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? (bytes + 63) / 64 * 64 : 64)) p = NULL;
+    *out = p;
     if (!*out)
         return PV_FAIL(err, PV_ERR_NOMEM, "could not allocate %.3g GB for the %s (batch size %zu)",
                        (double)bytes / 1e9, what, N);
@@ -463,9 +467,10 @@ pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *er
         if (st) return st;
         if ((st = shape_count(&t->shape[i], &t->size[i], i, err))) return st;
         size_t batch_size;
-        if (pv_mul_size(t->size[i], N, &batch_size) || pv_add_size(total, batch_size, &total))
+        if (pv_mul_size(t->size[i], N, &batch_size) || pv_add_size(batch_size, 15, &batch_size) ||
+            pv_add_size(total, batch_size & ~(size_t)15, &total))
             return PV_FAIL(err, PV_ERR_NOMEM, "activations for batch size %zu overflow size_t", N);
-        t->offset[i] = total - batch_size;
+        t->offset[i] = total - (batch_size & ~(size_t)15);
     }
     if (total != t->acts_len || !t->acts) {
         free(t->acts); t->acts = NULL; t->acts_len = 0;

@@ -111,6 +111,14 @@ typedef enum { PV_MOD_NONE = 0, PV_MOD_GUIDED = 1, PV_MOD_RECTIFIED = 2 } pv_mod
 #define PV_PARALLEL_MIN_WORK 16e6
 #define PV_WORTH_THREADS(work) ((double)(work) >= PV_PARALLEL_MIN_WORK)
 
+/* Marks a loop-heavy kernel to be compiled twice, for AVX-512 and for the baseline x86-64 (or
+ * as is elsewhere); the loader picks the clone the CPU supports. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define PV_WIDE_VECTORS __attribute__((target_clones("avx512f", "default")))
+#else
+#define PV_WIDE_VECTORS
+#endif
+
 enum { PV_PAD_VALID = 0, PV_PAD_SAME = 1 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -228,12 +236,10 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
 #define PV_PANEL 32
 void pv_gemm_small_init(void);    /* decide the kernel once, before any thread runs */
 size_t pv_panels(size_t N);
-void pv_pack_panels(float *dst, const float *src, size_t K, size_t N, size_t ld);
 void pv_gemm_panels(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
                     size_t ldc);
-size_t pv_gemm_panels_t_work(size_t K);
-void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
-                      size_t ldc, float *work);
+void pv_gemm_kblocked(size_t M, size_t N, size_t K, const float *Ab, const float *Bp, float *C, size_t ldc);
+void pv_pack_panels_t(float *dst, const float *src, size_t K, size_t N, size_t ld);
 
 /* dense.c */
 size_t dense_work_floats(size_t M, size_t OUT, int threads);                /* whole buffer */

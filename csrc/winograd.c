@@ -48,7 +48,7 @@ static int private_chunks(const pv_window *win)
     return win->C * win->OC <= PV_WINO_PRIVATE_MAX_U;
 }
 
-static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
+static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total, int backward)
 {
     size_t per_tile = XI * (win->C + win->OC), t;
     if (private_chunks(win)) {
@@ -57,7 +57,7 @@ static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
         /* at least a tile row plus two: then chunks two apart never overlap-add into one pixel
          * (backward runs even chunks, then odd ones) */
         size_t row = (win->OW + 3) / 4 + 2;
-        if (t < row) t = row;
+        if (backward && t < row) t = row;
     } else {
         t = PV_WINO_CHUNK_FLOATS / per_tile;
     }
@@ -65,10 +65,12 @@ static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total)
     return t < tiles_total ? t : tiles_total;
 }
 
-/* scratch of one thread's B^T panel in the backward GEMMs (gemm_small.c) */
-static size_t panel_floats(const pv_window *win)
+/* per-thread scratch of the backward GEMMs in shared chunks (no U^T kept): dM_x^T packed into
+ * panels, and the product dV_x^T before it is transposed into place */
+static size_t panel_floats(const pv_window *win, size_t Tmax)
 {
-    return pv_gemm_panels_t_work(win->OC);
+    if (private_chunks(win)) return 0;
+    return pv_mul_sat(pv_panels(Tmax) * PV_PANEL, win->C + win->OC);
 }
 
 size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
@@ -76,9 +78,10 @@ size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
     size_t th = (win->OH + 3) / 4, tw = (win->OW + 3) / 4;
     size_t tiles = N * th * tw;
     if (tiles == 0) return 0;
-    size_t chunk = pv_mul_sat(tiles_per_chunk(win, tiles), XI * (win->C + win->OC));
-    return private_chunks(win) ? pv_mul_sat(chunk + panel_floats(win), (size_t)threads)
-                               : chunk + pv_mul_sat(panel_floats(win), (size_t)threads);
+    size_t Tmax = tiles_per_chunk(win, tiles, 1);
+    size_t chunk = pv_mul_sat(Tmax, XI * (win->C + win->OC));
+    return private_chunks(win) ? pv_mul_sat(chunk, (size_t)threads)
+                               : chunk + pv_mul_sat(panel_floats(win, Tmax), (size_t)threads);
 }
 
 /* U holds, for each of the 36 positions, the (C, OC) matrix U_x in panel-major form
@@ -129,63 +132,103 @@ void winograd_transform_kernel(float *U, float *UT, const float *kernel, size_t 
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* 1-D transforms on CB-lane vectors: out[k*stride] from in[k*stride]                        */
+/* 1-D transforms on CB-lane vectors, read through an array of input pointers and written
+ * through an array of output pointers. A 2-D transform is then two passes, the rows into a
+ * small buffer and the columns straight to their destination, with no copies in between (copies
+ * through local arrays cost more than the arithmetic). Outputs never overlap inputs; ivdep lets
+ * the lane loop vectorise without run-time alias checks. */
 
-/* r = B^T d */
-static inline void bt6(float *r, const float *d, size_t s, size_t n)
+static _Alignas(64) const float zero_lanes[CB];      /* read in place of pixels outside the image */
+
+/* o = B^T d (6 -> 6) */
+static inline void bt6(float *const o[6], const float *const d[6])
 {
-    for (size_t l = 0; l < n; l++) {
-        float d0 = d[l], d1 = d[s + l], d2 = d[2 * s + l], d3 = d[3 * s + l], d4 = d[4 * s + l], d5 = d[5 * s + l];
-        r[l] = 4 * d0 - 5 * d2 + d4;
-        r[s + l] = -4 * d1 - 4 * d2 + d3 + d4;
-        r[2 * s + l] = 4 * d1 - 4 * d2 - d3 + d4;
-        r[3 * s + l] = -2 * d1 - d2 + 2 * d3 + d4;
-        r[4 * s + l] = 2 * d1 - d2 - 2 * d3 + d4;
-        r[5 * s + l] = 4 * d1 - 5 * d3 + d5;
+#pragma GCC ivdep
+    for (size_t l = 0; l < CB; l++) {
+        float d0 = d[0][l], d1 = d[1][l], d2 = d[2][l], d3 = d[3][l], d4 = d[4][l], d5 = d[5][l];
+        o[0][l] = 4 * d0 - 5 * d2 + d4;
+        o[1][l] = -4 * d1 - 4 * d2 + d3 + d4;
+        o[2][l] = 4 * d1 - 4 * d2 - d3 + d4;
+        o[3][l] = -2 * d1 - d2 + 2 * d3 + d4;
+        o[4][l] = 2 * d1 - d2 - 2 * d3 + d4;
+        o[5][l] = 4 * d1 - 5 * d3 + d5;
     }
 }
 
-/* y = A^T m (6 -> 4) */
-static inline void at4(float *y, const float *m, size_t s, size_t ys, size_t n)
+/* o = A^T m (6 -> 4), then + bias and ReLU when asked (the column pass of the output) */
+static inline void at4(float *const o[4], const float *const m[6], const float *bias, int relu)
 {
-    for (size_t l = 0; l < n; l++) {
-        float m0 = m[l], m1 = m[s + l], m2 = m[2 * s + l], m3 = m[3 * s + l], m4 = m[4 * s + l], m5 = m[5 * s + l];
-        y[l] = m0 + m1 + m2 + m3 + m4;
-        y[ys + l] = m1 - m2 + 2 * m3 - 2 * m4;
-        y[2 * ys + l] = m1 + m2 + 4 * m3 + 4 * m4;
-        y[3 * ys + l] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+#pragma GCC ivdep
+    for (size_t l = 0; l < CB; l++) {
+        float m0 = m[0][l], m1 = m[1][l], m2 = m[2][l], m3 = m[3][l], m4 = m[4][l], m5 = m[5][l];
+        float b = bias[l];
+        float y0 = m0 + m1 + m2 + m3 + m4 + b;
+        float y1 = m1 - m2 + 2 * m3 - 2 * m4 + b;
+        float y2 = m1 + m2 + 4 * m3 + 4 * m4 + b;
+        float y3 = m1 - m2 + 8 * m3 - 8 * m4 + m5 + b;
+        if (relu) {   /* !(y > 0) also maps NaN to 0, as the direct path does */
+            y0 = y0 > 0.0f ? y0 : 0.0f;
+            y1 = y1 > 0.0f ? y1 : 0.0f;
+            y2 = y2 > 0.0f ? y2 : 0.0f;
+            y3 = y3 > 0.0f ? y3 : 0.0f;
+        }
+        o[0][l] = y0;
+        o[1][l] = y1;
+        o[2][l] = y2;
+        o[3][l] = y3;
     }
 }
 
-/* m = A y (4 -> 6), the transpose of at4 */
-static inline void a6(float *m, const float *y, size_t ys, size_t s, size_t n)
+/* o = A y (4 -> 6), the transpose of at4 */
+static inline void a6(float *const o[6], const float *const y[4])
 {
-    for (size_t l = 0; l < n; l++) {
-        float y0 = y[l], y1 = y[ys + l], y2 = y[2 * ys + l], y3 = y[3 * ys + l];
-        m[l] = y0;
-        m[s + l] = y0 + y1 + y2 + y3;
-        m[2 * s + l] = y0 - y1 + y2 - y3;
-        m[3 * s + l] = y0 + 2 * y1 + 4 * y2 + 8 * y3;
-        m[4 * s + l] = y0 - 2 * y1 + 4 * y2 - 8 * y3;
-        m[5 * s + l] = y3;
+#pragma GCC ivdep
+    for (size_t l = 0; l < CB; l++) {
+        float y0 = y[0][l], y1 = y[1][l], y2 = y[2][l], y3 = y[3][l];
+        o[0][l] = y0;
+        o[1][l] = y0 + y1 + y2 + y3;
+        o[2][l] = y0 - y1 + y2 - y3;
+        o[3][l] = y0 + 2 * y1 + 4 * y2 + 8 * y3;
+        o[4][l] = y0 - 2 * y1 + 4 * y2 - 8 * y3;
+        o[5][l] = y3;
     }
 }
 
-/* x = B v, the transpose of bt6 */
-static inline void b6(float *x, const float *v, size_t s, size_t n)
+/* o (+)= B v (6 -> 6), the transpose of bt6; accumulate for the overlap-add into the input */
+static inline void b6(float *const o[6], const float *const v[6], int accumulate)
 {
-    for (size_t l = 0; l < n; l++) {
-        float v0 = v[l], v1 = v[s + l], v2 = v[2 * s + l], v3 = v[3 * s + l], v4 = v[4 * s + l], v5 = v[5 * s + l];
-        x[l] = 4 * v0;
-        x[s + l] = -4 * v1 + 4 * v2 - 2 * v3 + 2 * v4 + 4 * v5;
-        x[2 * s + l] = -5 * v0 - 4 * v1 - 4 * v2 - v3 - v4;
-        x[3 * s + l] = v1 - v2 + 2 * v3 - 2 * v4 - 5 * v5;
-        x[4 * s + l] = v0 + v1 + v2 + v3 + v4;
-        x[5 * s + l] = v5;
+#pragma GCC ivdep
+    for (size_t l = 0; l < CB; l++) {
+        float v0 = v[0][l], v1 = v[1][l], v2 = v[2][l], v3 = v[3][l], v4 = v[4][l], v5 = v[5][l];
+        float x0 = 4 * v0;
+        float x1 = -4 * v1 + 4 * v2 - 2 * v3 + 2 * v4 + 4 * v5;
+        float x2 = -5 * v0 - 4 * v1 - 4 * v2 - v3 - v4;
+        float x3 = v1 - v2 + 2 * v3 - 2 * v4 - 5 * v5;
+        float x4 = v0 + v1 + v2 + v3 + v4;
+        float x5 = v5;
+        if (accumulate) {
+            o[0][l] += x0; o[1][l] += x1; o[2][l] += x2; o[3][l] += x3; o[4][l] += x4; o[5][l] += x5;
+        } else {
+            o[0][l] = x0; o[1][l] = x1; o[2][l] = x2; o[3][l] = x3; o[4][l] = x4; o[5][l] = x5;
+        }
     }
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Channel blocks narrower than CB (C not a multiple of 32) go through staging buffers: loads
+ * are zero-padded to CB lanes, stores keep only the first nl. */
+
+static inline const float *stage_load(float *stage, const float *src, size_t nl)
+{
+    if (nl == CB) return src;
+    for (size_t l = 0; l < CB; l++) stage[l] = l < nl ? src[l] : 0.0f;
+    return stage;
+}
+
+static inline void stage_store(float *dst, const float *stage, size_t nl)
+{
+    for (size_t l = 0; l < nl; l++) dst[l] = stage[l];
+}
 
 /* Tiles in memory order: image, tile row, tile column. */
 typedef struct { size_t rows, cols, tiles; } tiling;
@@ -208,118 +251,180 @@ static void tile_origin(const tiling *tl, size_t tile, size_t *n, size_t *oh0, s
     *ow0 = (r % tl->cols) * 4;
 }
 
-/* V[xi][t][c] for tiles [t0, t0+T) and channels [c0, c1) */
-static void input_transform(float *V, const float *inp, const pv_window *win, const tiling *tl,
-                            size_t t0, size_t T, size_t c0, size_t c1)
+/* offset of the input pixel under row i, column j of a tile's 6x6 patch; -1 outside the image */
+static inline long patch_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
+{
+    long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top, iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
+    if (ih < 0 || ih >= (long)win->H || iw < 0 || iw >= (long)win->W) return -1;
+    return (long)(((n * win->H + (size_t)ih) * win->W + (size_t)iw) * win->C);
+}
+
+/* offset of the output pixel (oh0 + i, ow0 + j); -1 past the output's edge */
+static inline long tile_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
+{
+    if (oh0 + (size_t)i >= win->OH || ow0 + (size_t)j >= win->OW) return -1;
+    return (long)(((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * win->OC);
+}
+
+/* V[xi][t][c] = (B^T d B) for tiles [t0, t0+T) and channels [c0, c1) */
+PV_WIDE_VECTORS static void input_transform(float *V, const float *inp, const pv_window *win, const tiling *tl,
+                                            size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t C = win->C;
-    float d[XI * CB], r[XI * CB], v[XI * CB];
+    _Alignas(64) float rows[XI * CB], stage_in[XI * CB], stage_out[XI * CB];
     for (size_t t = 0; t < T; t++) {
         size_t n, oh0, ow0;
         tile_origin(tl, t0 + t, &n, &oh0, &ow0);
         for (size_t cb = c0; cb < c1; cb += CB) {
-            size_t nl = c1 - cb < CB ? c1 - cb : CB;
-            for (int i = 0; i < 6; i++) {
-                long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top;
+            const size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 6; i++) {          /* rows: d B */
+                const float *d[6];
+                float *o[6];
                 for (int j = 0; j < 6; j++) {
-                    long iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
-                    float *dst = d + (size_t)(i * 6 + j) * CB;
-                    if (ih < 0 || ih >= (long)win->H || iw < 0 || iw >= (long)win->W)
-                        memset(dst, 0, nl * sizeof(float));
-                    else
-                        memcpy(dst, inp + ((n * win->H + (size_t)ih) * win->W + (size_t)iw) * C + cb, nl * sizeof(float));
+                    long at = patch_offset(win, n, oh0, ow0, i, j);
+                    d[j] = at >= 0 ? stage_load(stage_in + (i * 6 + j) * CB, inp + at + cb, nl) : zero_lanes;
+                    o[j] = rows + (i * 6 + j) * CB;
                 }
+                bt6(o, d);
             }
-            for (int j = 0; j < 6; j++) bt6(r + (size_t)j * CB, d + (size_t)j * CB, 6 * CB, nl);   /* columns */
-            for (int i = 0; i < 6; i++) bt6(v + (size_t)i * 6 * CB, r + (size_t)i * 6 * CB, CB, nl);  /* rows */
-            for (int x = 0; x < XI; x++)
-                memcpy(V + ((size_t)x * T + t) * C + cb, v + (size_t)x * CB, nl * sizeof(float));
+            for (int j = 0; j < 6; j++) {          /* columns: B^T (d B), into V */
+                const float *d[6];
+                float *o[6];
+                for (int i = 0; i < 6; i++) {
+                    d[i] = rows + (i * 6 + j) * CB;
+                    o[i] = nl == CB ? V + ((size_t)(i * 6 + j) * T + t) * C + cb : stage_out + (i * 6 + j) * CB;
+                }
+                bt6(o, d);
+            }
+            if (nl < CB)
+                for (int x = 0; x < XI; x++) stage_store(V + ((size_t)x * T + t) * C + cb, stage_out + x * CB, nl);
         }
     }
 }
 
 /* out tile = A^T M A (+ bias, relu) for tiles [t0, t0+T), channels [c0, c1) */
-static void output_transform(float *out, const float *M, const float *bias, pv_act act,
-                             const pv_window *win, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
+PV_WIDE_VECTORS static void output_transform(float *out, const float *M, const float *bias, pv_act act,
+                                             const pv_window *win, const tiling *tl, size_t t0, size_t T,
+                                             size_t c0, size_t c1)
 {
     const size_t OC = win->OC;
-    float m[XI * CB], r[24 * CB], y[16 * CB];
+    const int relu = act == PV_ACT_RELU;
+    _Alignas(64) float rows[24 * CB], stage_in[XI * CB], stage_out[16 * CB], stage_bias[CB];
     for (size_t t = 0; t < T; t++) {
         size_t n, oh0, ow0;
         tile_origin(tl, t0 + t, &n, &oh0, &ow0);
         for (size_t cb = c0; cb < c1; cb += CB) {
-            size_t nl = c1 - cb < CB ? c1 - cb : CB;
-            for (int x = 0; x < XI; x++)
-                memcpy(m + (size_t)x * CB, M + ((size_t)x * T + t) * OC + cb, nl * sizeof(float));
-            for (int j = 0; j < 6; j++) at4(r + (size_t)j * CB, m + (size_t)j * CB, 6 * CB, 6 * CB, nl);  /* r is 4x6 */
-            for (int i = 0; i < 4; i++) at4(y + (size_t)i * 4 * CB, r + (size_t)i * 6 * CB, CB, CB, nl);   /* y is 4x4 */
-            for (int i = 0; i < 4 && oh0 + (size_t)i < win->OH; i++)
-                for (int j = 0; j < 4 && ow0 + (size_t)j < win->OW; j++) {
-                    float *o = out + ((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * OC + cb;
-                    const float *src = y + (size_t)(i * 4 + j) * CB;
-                    for (size_t l = 0; l < nl; l++) {
-                        float val = src[l] + (bias ? bias[cb + l] : 0.0f);
-                        o[l] = (act == PV_ACT_RELU && !(val > 0.0f)) ? 0.0f : val;
+            const size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 6; i++) {          /* rows: M A, 6x6 -> 6x4 */
+                const float *m[6];
+                float *o[4];
+                for (int j = 0; j < 6; j++)
+                    m[j] = stage_load(stage_in + (i * 6 + j) * CB, M + ((size_t)(i * 6 + j) * T + t) * OC + cb, nl);
+                for (int j = 0; j < 4; j++) o[j] = rows + (i * 4 + j) * CB;
+                at4(o, m, zero_lanes, 0);
+            }
+            const float *b = bias ? stage_load(stage_bias, bias + cb, nl) : zero_lanes;
+            for (int j = 0; j < 4; j++) {          /* columns: A^T (M A) + bias, into the output */
+                const float *m[6];
+                float *o[4];
+                for (int i = 0; i < 6; i++) m[i] = rows + (i * 4 + j) * CB;
+                for (int i = 0; i < 4; i++) o[i] = stage_out + (i * 4 + j) * CB;
+                if (relu) at4(o, m, b, 1);
+                else at4(o, m, b, 0);
+            }
+            if (nl == CB)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) {
+                        long at = tile_offset(win, n, oh0, ow0, i, j);
+                        if (at >= 0) memcpy(out + at + cb, stage_out + (i * 4 + j) * CB, CB * sizeof(float));
                     }
-                }
+            else
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) {
+                        long at = tile_offset(win, n, oh0, ow0, i, j);
+                        if (at >= 0) stage_store(out + at + cb, stage_out + (i * 4 + j) * CB, nl);
+                    }
         }
     }
 }
 
 /* dM[xi][t][oc] = (A dY A^T) for tiles [t0, t0+T), channels [c0, c1); dY outside the output is 0 */
-static void grad_output_transform(float *dM, const float *dout, const pv_window *win, const tiling *tl,
-                                  size_t t0, size_t T, size_t c0, size_t c1)
+PV_WIDE_VECTORS static void grad_output_transform(float *dM, const float *dout, const pv_window *win,
+                                                  const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t OC = win->OC;
-    float y[16 * CB], r[24 * CB], m[XI * CB];
+    _Alignas(64) float rows[24 * CB], stage_in[16 * CB], stage_out[XI * CB];
     for (size_t t = 0; t < T; t++) {
         size_t n, oh0, ow0;
         tile_origin(tl, t0 + t, &n, &oh0, &ow0);
         for (size_t cb = c0; cb < c1; cb += CB) {
-            size_t nl = c1 - cb < CB ? c1 - cb : CB;
-            for (int i = 0; i < 4; i++)
+            const size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 4; i++) {          /* rows: dY A^T, 4x4 -> 4x6 */
+                const float *y[4];
+                float *o[6];
                 for (int j = 0; j < 4; j++) {
-                    float *dst = y + (size_t)(i * 4 + j) * CB;
-                    if (oh0 + (size_t)i >= win->OH || ow0 + (size_t)j >= win->OW)
-                        memset(dst, 0, nl * sizeof(float));
-                    else
-                        memcpy(dst, dout + ((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * OC + cb,
-                               nl * sizeof(float));
+                    long at = tile_offset(win, n, oh0, ow0, i, j);
+                    y[j] = at >= 0 ? stage_load(stage_in + (i * 4 + j) * CB, dout + at + cb, nl) : zero_lanes;
                 }
-            for (int j = 0; j < 4; j++) a6(r + (size_t)j * CB, y + (size_t)j * CB, 4 * CB, 4 * CB, nl);  /* r is 6x4 */
-            for (int i = 0; i < 6; i++) a6(m + (size_t)i * 6 * CB, r + (size_t)i * 4 * CB, CB, CB, nl);  /* m is 6x6 */
-            for (int x = 0; x < XI; x++)
-                memcpy(dM + ((size_t)x * T + t) * OC + cb, m + (size_t)x * CB, nl * sizeof(float));
+                for (int j = 0; j < 6; j++) o[j] = rows + (i * 6 + j) * CB;
+                a6(o, y);
+            }
+            for (int j = 0; j < 6; j++) {          /* columns: A (dY A^T), into dM */
+                const float *y[4];
+                float *o[6];
+                for (int i = 0; i < 4; i++) y[i] = rows + (i * 6 + j) * CB;
+                for (int i = 0; i < 6; i++)
+                    o[i] = nl == CB ? dM + ((size_t)(i * 6 + j) * T + t) * OC + cb : stage_out + (i * 6 + j) * CB;
+                a6(o, y);
+            }
+            if (nl < CB)
+                for (int x = 0; x < XI; x++) stage_store(dM + ((size_t)x * T + t) * OC + cb, stage_out + x * CB, nl);
         }
     }
 }
 
 /* dinp += B dV B^T, overlap-added, for tiles [t0, t0+T), channels [c0, c1) */
-static void grad_input_transform(float *dinp, const float *dV, const pv_window *win, const tiling *tl,
-                                 size_t t0, size_t T, size_t c0, size_t c1)
+PV_WIDE_VECTORS static void grad_input_transform(float *dinp, const float *dV, const pv_window *win,
+                                                 const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t C = win->C;
-    float v[XI * CB], r[XI * CB], x[XI * CB];
+    _Alignas(64) float rows[XI * CB], stage_in[XI * CB], stage_out[XI * CB];
     for (size_t t = 0; t < T; t++) {
         size_t n, oh0, ow0;
         tile_origin(tl, t0 + t, &n, &oh0, &ow0);
         for (size_t cb = c0; cb < c1; cb += CB) {
-            size_t nl = c1 - cb < CB ? c1 - cb : CB;
-            for (int k = 0; k < XI; k++)
-                memcpy(v + (size_t)k * CB, dV + ((size_t)k * T + t) * C + cb, nl * sizeof(float));
-            for (int j = 0; j < 6; j++) b6(r + (size_t)j * CB, v + (size_t)j * CB, 6 * CB, nl);
-            for (int i = 0; i < 6; i++) b6(x + (size_t)i * 6 * CB, r + (size_t)i * 6 * CB, CB, nl);
-            for (int i = 0; i < 6; i++) {
-                long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top;
-                if (ih < 0 || ih >= (long)win->H) continue;
+            const size_t nl = c1 - cb < CB ? c1 - cb : CB;
+            for (int i = 0; i < 6; i++) {          /* rows: dV B^T */
+                const float *v[6];
+                float *o[6];
                 for (int j = 0; j < 6; j++) {
-                    long iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
-                    if (iw < 0 || iw >= (long)win->W) continue;
-                    float *d = dinp + ((n * win->H + (size_t)ih) * win->W + (size_t)iw) * C + cb;
-                    const float *src = x + (size_t)(i * 6 + j) * CB;
-                    for (size_t l = 0; l < nl; l++) d[l] += src[l];
+                    v[j] = stage_load(stage_in + (i * 6 + j) * CB, dV + ((size_t)(i * 6 + j) * T + t) * C + cb, nl);
+                    o[j] = rows + (i * 6 + j) * CB;
                 }
+                b6(o, v, 0);
             }
+            for (int j = 0; j < 6; j++) {          /* columns: B (dV B^T), added into the input gradient */
+                const float *v[6];
+                float *o[6];
+                for (int i = 0; i < 6; i++) {
+                    long at = patch_offset(win, n, oh0, ow0, i, j);
+                    v[i] = rows + (i * 6 + j) * CB;
+                    if (at >= 0 && nl == CB) {
+                        o[i] = dinp + at + cb;
+                    } else {              /* a sink outside the image, or staging for nl < CB */
+                        o[i] = stage_out + (i * 6 + j) * CB;
+                        memset(o[i], 0, CB * sizeof(float));
+                    }
+                }
+                b6(o, v, 1);
+            }
+            if (nl < CB)
+                for (int i = 0; i < 6; i++)
+                    for (int j = 0; j < 6; j++) {
+                        long at = patch_offset(win, n, oh0, ow0, i, j);
+                        if (at >= 0)
+                            for (size_t l = 0; l < nl; l++) dinp[at + (long)(cb + l)] += stage_out[(i * 6 + j) * CB + l];
+                    }
         }
     }
 }
@@ -353,17 +458,26 @@ static void stage_a(const wino_pass *p, float *buf, const tiling *tl, size_t t0,
     else input_transform(buf, p->src, p->win, tl, t0, T, c0, c1);
 }
 
-static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, float *b, float *panel)
+static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, float *b, float *scratch)
 {
     const size_t C = p->win->C, OC = p->win->OC, ca = p->ca, cb = p->cb;
     const float *U = p->U + (size_t)x * u_stride(C, OC);
-    if (p->backward && p->UT)   /* dV_x (T, C) = dM_x (T, OC) U_x^T, transposed copy at hand */
-        pv_gemm_panels(T, cb, ca, a + (size_t)x * T * ca, ca, p->UT + (size_t)x * u_stride(OC, C),
-                       b + (size_t)x * T * cb, cb);
-    else if (p->backward)       /* ... transposing 32-column panels of U on the fly */
-        pv_gemm_panels_t(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb, panel);
-    else               /* M_x (T, OC) = V_x (T, C) U_x (C, OC) */
-        pv_gemm_panels(T, cb, ca, a + (size_t)x * T * ca, ca, U, b + (size_t)x * T * cb, cb);
+    const float *ax = a + (size_t)x * T * ca;
+    float *bx = b + (size_t)x * T * cb;
+    if (!p->backward) {         /* M_x (T, OC) = V_x (T, C) U_x (C, OC) */
+        pv_gemm_panels(T, OC, C, ax, C, U, bx, OC);
+    } else if (p->UT) {         /* dV_x (T, C) = dM_x (T, OC) U_x^T, transposed copy at hand */
+        pv_gemm_panels(T, C, OC, ax, OC, p->UT + (size_t)x * u_stride(OC, C), bx, C);
+    } else {
+        /* dV_x^T (C, T) = U_x (C, OC) dM_x^T (OC, T): U's panels read as k-blocks of the left
+         * operand, so only the small dM_x and dV_x (a chunk's tiles) are transposed */
+        const size_t Tp = pv_panels(T) * PV_PANEL;
+        float *packed = scratch, *prod = scratch + Tp * OC;
+        pv_pack_panels_t(packed, ax, OC, T, OC);
+        pv_gemm_kblocked(C, T, OC, U, packed, prod, Tp);
+        for (size_t t = 0; t < T; t++)
+            for (size_t c = 0; c < C; c++) bx[t * C + c] = prod[c * Tp + t];
+    }
 }
 
 static void stage_b(const wino_pass *p, const float *buf, const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
@@ -375,19 +489,19 @@ static void stage_b(const wino_pass *p, const float *buf, const tiling *tl, size
 /* chunks first, first + step, ... of tiles, each on its own thread with private buffers (small U) */
 static void run_private(const wino_pass *p, const tiling *tl, long first, long step, float *work, int threads)
 {
-    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
+    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles, p->backward);
     const long chunks = (long)((tl->tiles + Tmax - 1) / Tmax);
-    const size_t per_thread = XI * Tmax * (p->ca + p->cb) + panel_floats(p->win);
+    const size_t per_thread = XI * Tmax * (p->ca + p->cb);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (PV_WORTH_THREADS(XI * (double)tl->tiles * p->ca * p->cb / step))
     for (long chunk = first; chunk < chunks; chunk += step) {
         int k = 0;
 #ifdef _OPENMP
         k = omp_get_thread_num();
 #endif
-        float *a = work + (size_t)k * per_thread, *b = a + XI * Tmax * p->ca, *panel = b + XI * Tmax * p->cb;
+        float *a = work + (size_t)k * per_thread, *b = a + XI * Tmax * p->ca;
         size_t t0 = (size_t)chunk * Tmax, T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
         stage_a(p, a, tl, t0, T, 0, p->ca);
-        for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, panel);
+        for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, NULL);
         stage_b(p, b, tl, t0, T, 0, p->cb);
     }
 }
@@ -396,7 +510,7 @@ static void run_private(const wino_pass *p, const tiling *tl, long first, long s
  * so each U_x streams from memory once per chunk (large U) */
 static void run_shared(const wino_pass *p, const tiling *tl, float *work, int threads)
 {
-    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles);
+    const size_t Tmax = tiles_per_chunk(p->win, tl->tiles, p->backward);
     float *a = work, *b = work + XI * Tmax * p->ca, *panels = b + XI * Tmax * p->cb;
     for (size_t t0 = 0; t0 < tl->tiles; t0 += Tmax) {
         const size_t T = tl->tiles - t0 < Tmax ? tl->tiles - t0 : Tmax;
@@ -412,7 +526,7 @@ static void run_shared(const wino_pass *p, const tiling *tl, float *work, int th
             stage_a(p, a, tl, t0, T, c0, c1);
 #pragma omp barrier
 #pragma omp for schedule(static)
-            for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, panels + (size_t)k * panel_floats(p->win));
+            for (int x = 0; x < XI; x++) stage_gemm(p, x, T, a, b, panels + (size_t)k * panel_floats(p->win, Tmax));
             channel_slice(p->cb, nt, k, &c0, &c1);
             stage_b(p, b, tl, t0, T, c0, c1);
         }

@@ -45,6 +45,12 @@ CASES = [
     (2, 64, 64, 256, 256, "same"),     # 512 tiles: more than one chunk of the V/M buffers
     (2, 64, 60, 64, 64, "same"),       # small kernel: ~9 private chunks run concurrently
     (3, 45, 50, 32, 48, "valid"),      # small kernel, partial tiles, chunks across images
+    # large kernels (C * OC > 128 * 256) take the shared-chunk path, whose backward multiplies
+    # U by dM^T: few tiles (a narrow panel), C that is not a multiple of 8, 16 or 32, two panels
+    (1, 14, 14, 200, 180, "same"),     # 16 tiles
+    (1, 14, 14, 203, 181, "same"),     # 16 tiles, leftover rows in every kernel
+    (2, 10, 10, 190, 190, "same"),     # 18 tiles
+    (1, 28, 28, 181, 190, "valid"),    # 49 tiles
 ]
 
 
@@ -116,3 +122,17 @@ def test_graphs_over_one_kernel_share_and_release_the_transform(rng):
         model.layers[1].weights[0][...] *= 2
     model.layers[1].set_weights([2 * kernel])
     assert ref.rel_err(model.predict(x), 2 * expected) <= TOL_WINOGRAD
+
+
+def test_portable_kernels_match_reference_too():
+    """Machines without AVX-512 run the portable product loops: the whole grid above again, in
+    a process where PYVIS_DISABLE_AVX512 selects them (chosen once, at import)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYVIS_DISABLE_AVX512="1")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                          "-k", "not portable"], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(__file__))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
