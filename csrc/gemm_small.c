@@ -5,9 +5,10 @@
  * Here the right-hand operand (the transformed kernel) is stored once, panel-major: panel p holds
  * columns [32p, 32p + 32) of a (K, N) matrix as K contiguous rows of 32 floats, zero-padded past
  * N. An AVX-512 register block of 8 rows x 32 columns (16 accumulators) streams each panel from
- * memory exactly once while every 8-row block of A reuses it from L2. The same storage, read
- * one panel at a time, is also a left-hand operand (pv_gemm_kblocked): products with the
- * transposed kernel need no second copy of it.
+ * memory exactly once while every 8-row block of A reuses it from L2. Products with the
+ * transposed kernel need no second copy of it: either 32x32 blocks of the storage are transposed
+ * in registers on the way (pv_gemm_panels_t), or, when the other operand has only a few rows,
+ * the storage is read one panel at a time as a left-hand operand (pv_gemm_kblocked).
  * Without AVX-512 (or with PYVIS_DISABLE_AVX512 set) a portable loop does the same arithmetic.
  * What this file does not do: large GEMMs (OpenBLAS is the right tool there).
  */
@@ -126,7 +127,49 @@ __attribute__((target("avx512f"))) static void panel_avx512(size_t M, size_t K, 
     if (m0 < M) block_rows(M - m0, K, A + m0 * lda, lda, B, C + m0 * ldc, ldc, k0, k1, accumulate);
 }
 
+/* dst[j][i] = src[i][j] for a 16 x 16 block (four rounds of in-register shuffles) */
+__attribute__((target("avx512f"))) static void transpose16(const float *src, size_t ls, float *dst, size_t ld)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * ls);
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ld, r[i]);
+}
+
 #endif
+
+/* dst[j][i] = src[i][j] for a full NR x NR block (row strides NR) */
+static void transpose_block(const float *src, float *dst)
+{
+#ifdef PV_HAVE_AVX512_KERNEL
+    if (has_avx512()) {
+        for (size_t i = 0; i < NR; i += 16)
+            for (size_t j = 0; j < NR; j += 16) transpose16(src + i * NR + j, NR, dst + j * NR + i, NR);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < NR; i++)
+        for (size_t j = 0; j < NR; j++) dst[j * NR + i] = src[i * NR + j];
+}
 
 void pv_gemm_small_init(void)
 {
@@ -172,6 +215,34 @@ void pv_gemm_kblocked(size_t M, size_t N, size_t K, const float *Ab, const float
             panel(M, kk, Ab + q * M * NR, NR, Bp + (p * K + q * NR) * NR, C + n0, ldc, N - n0 < NR ? N - n0 : NR,
                   q > 0);
         }
+    }
+}
+
+size_t pv_gemm_panels_t_work(size_t K)
+{
+    return pv_panels(K) * NR * NR;
+}
+
+void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
+                      size_t ldc, float *work)
+{
+    /* C (M, N) = A (M, K) @ B^T, B (N, K) given as pv_panels(K) panels of (N, NR): panel q holds
+     * B[:, 32q : 32q + 32]. Each 32-column panel of B^T is transposed into work (K x NR), one
+     * NR x NR block at a time, then multiplied like any panel. */
+    const size_t kp = pv_panels(K);
+    for (size_t n0 = 0; n0 < N; n0 += NR) {
+        const size_t nv = N - n0 < NR ? N - n0 : NR;
+        for (size_t q = 0; q < kp; q++) {     /* work[32q + i][j] = B[n0 + j][32q + i] */
+            const float *src = Bp + (q * N + n0) * NR;
+            float *dst = work + q * NR * NR;
+            if (nv == NR) {
+                transpose_block(src, dst);
+            } else {
+                for (size_t i = 0; i < NR; i++)
+                    for (size_t j = 0; j < NR; j++) dst[i * NR + j] = j < nv ? src[j * NR + i] : 0.0f;
+            }
+        }
+        panel(M, K, A, lda, work, C + n0, ldc, nv, 0);
     }
 }
 

@@ -240,6 +240,9 @@ void pv_gemm_panels(size_t M, size_t N, size_t K, const float *A, size_t lda, co
                     size_t ldc);
 void pv_gemm_kblocked(size_t M, size_t N, size_t K, const float *Ab, const float *Bp, float *C, size_t ldc);
 void pv_pack_panels_t(float *dst, const float *src, size_t K, size_t N, size_t ld);
+size_t pv_gemm_panels_t_work(size_t K);
+void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
+                      size_t ldc, float *work);
 
 /* dense.c */
 size_t dense_work_floats(size_t M, size_t OUT, int threads);                /* whole buffer */

@@ -65,12 +65,19 @@ static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total, int back
     return t < tiles_total ? t : tiles_total;
 }
 
-/* per-thread scratch of the backward GEMMs in shared chunks (no U^T kept): dM_x^T packed into
- * panels, and the product dV_x^T before it is transposed into place */
+/* Backward in shared chunks (no U^T kept) transposes 32x32 blocks of U on the way, except for
+ * chunks of at most this many tiles (14x14 maps at batch 1), where that would cost as much as
+ * the product itself: those compute dV^T = U dM^T instead. */
+#define PV_WINO_FEW_TILES 16
+
+/* per-thread scratch of those backward GEMMs: one transposed panel of U, or dM_x^T packed into
+ * panels plus the product dV_x^T before it is transposed into place */
 static size_t panel_floats(const pv_window *win, size_t Tmax)
 {
     if (private_chunks(win)) return 0;
-    return pv_mul_sat(pv_panels(Tmax) * PV_PANEL, win->C + win->OC);
+    size_t few = pv_mul_sat(pv_panels(Tmax) * PV_PANEL, win->C + win->OC);
+    size_t block = pv_gemm_panels_t_work(win->OC);
+    return few > block ? few : block;
 }
 
 size_t winograd_work_floats(const pv_window *win, size_t N, int threads)
@@ -468,6 +475,8 @@ static void stage_gemm(const wino_pass *p, int x, size_t T, const float *a, floa
         pv_gemm_panels(T, OC, C, ax, C, U, bx, OC);
     } else if (p->UT) {         /* dV_x (T, C) = dM_x (T, OC) U_x^T, transposed copy at hand */
         pv_gemm_panels(T, C, OC, ax, OC, p->UT + (size_t)x * u_stride(OC, C), bx, C);
+    } else if (T > PV_WINO_FEW_TILES) {   /* ... transposing 32x32 blocks of U on the way */
+        pv_gemm_panels_t(T, C, OC, ax, OC, U, bx, C, scratch);
     } else {
         /* dV_x^T (C, T) = U_x (C, OC) dM_x^T (OC, T): U's panels read as k-blocks of the left
          * operand, so only the small dM_x and dV_x (a chunk's tiles) are transposed */
