@@ -648,7 +648,7 @@ static pv_status backward_node(pv_tape *t, int i, pv_modifier mod, const pv_work
     case PV_OP_AVGPOOL2D:
         if (!want) return PV_OK;
         if ((st = window_of(t, i, &win, err))) return st;
-        if (nd->op == PV_OP_MAXPOOL2D) maxpool2d_backward(dx, g, value(t, src), &win, N, work->threads);
+        if (nd->op == PV_OP_MAXPOOL2D) maxpool2d_backward(dx, g, value(t, src), value(t, i), &win, N, work->threads);
         else avgpool2d_backward(dx, g, &win, N, work->threads);
         return PV_OK;
     case PV_OP_GLOBAL_AVGPOOL2D:

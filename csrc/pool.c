@@ -2,8 +2,8 @@
  *
  * Windows come from pv_window (TF padding). Max pooling ignores padded cells, as if they held
  * -inf; average pooling divides by the number of real cells in each window. Max backward re-reads
- * the forward input and routes each gradient to the FIRST maximum of its window in row-major
- * order (the cell TF and PyTorch pick), so no argmax array is stored. Backward kernels accumulate.
+ * the forward input (and output) and routes each gradient to the FIRST maximum of its window in
+ * row-major order (the cell TF and PyTorch pick), so no argmax array is stored. Backward kernels accumulate.
  * Threads split the batch and output rows in forward, and channels in backward, because
  * overlapping windows (3x3 stride 2) would otherwise make two threads write one input cell.
  */
@@ -11,6 +11,8 @@
 
 #include <math.h>
 #include <stdlib.h>
+
+#define PV_POOL_LANES 64      /* channels routed together in max backward (a stack block) */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -80,64 +82,54 @@ void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_
 }
 
 /* Max backward for windows that do not overlap (stride >= pool size, e.g. VGG's 2x2/2): each
- * input cell belongs to at most one window, so threads can own output rows, and the channels
- * stay the contiguous inner loop. Thread k keeps, per channel, the offset of its window's first
- * maximum in best[k*C ...] and that value in bv[k*C ...]. Returns 0 if that scratch could not be
- * allocated (the caller then takes the path that needs none). */
-static int maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp,
-                                     const pv_window *win, size_t N, int threads)
+ * input cell belongs to at most one window, so threads can own output rows. The forward output
+ * holds each window's maximum, so the first cell equal to it (the first maximum in row-major
+ * order, the one forward kept) is found tap by tap with selects over the contiguous channels:
+ * the gradient still to route drops to zero once a cell has taken it. A NaN maximum (forward
+ * lets NaN win) goes to the window's first NaN. */
+PV_WIDE_VECTORS static void maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp, const float *out,
+                                      const pv_window *win, size_t N, int threads)
 {
     const size_t C = win->C;
     const long rows = (long)(N * win->OH);
-    size_t *best = malloc(pv_mul_sat((size_t)threads * C, sizeof *best));
-    float *bv = malloc(pv_mul_sat((size_t)threads * C, sizeof *bv));
-    if (!best || !bv) {
-        free(best);
-        free(bv);
-        return 0;
-    }
 #pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
     for (long row = 0; row < rows; row++) {
-        int k = 0;
-#ifdef _OPENMP
-        k = omp_get_thread_num();
-#endif
-        size_t *kbest = best + (size_t)k * C;
-        float *kbv = bv + (size_t)k * C;
         size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH, h0, h1;
         window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
         for (size_t ow = 0; ow < win->OW; ow++) {
             size_t w0, w1;
             window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
             if (h0 == h1 || w0 == w1) continue;
-            int first = 1;
-            for (size_t kh = h0; kh < h1; kh++)
-                for (size_t kw = w0; kw < w1; kw++) {
-                    size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
-                                 ow * win->SW + kw - win->pad_left) * C;
-                    const float *x = inp + at;
-                    for (size_t c = 0; c < C; c++) {   /* selects: the loop vectorises */
-                        int take = first | (x[c] > kbv[c]);
-                        kbv[c] = take ? x[c] : kbv[c];
-                        kbest[c] = take ? at + c : kbest[c];
+            const size_t o = ((n * win->OH + oh) * win->OW + ow) * C;
+            float left[PV_POOL_LANES];
+            for (size_t c0 = 0; c0 < C; c0 += PV_POOL_LANES) {
+                const size_t nc = C - c0 < PV_POOL_LANES ? C - c0 : PV_POOL_LANES;
+                const float *g = dout + o + c0, *m = out + o + c0;
+                for (size_t c = 0; c < nc; c++) left[c] = g[c];
+                for (size_t kh = h0; kh < h1; kh++)
+                    for (size_t kw = w0; kw < w1; kw++) {
+                        size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
+                                     ow * win->SW + kw - win->pad_left) * C + c0;
+                        const float *x = inp + at;
+                        float *d = dinp + at;
+                        for (size_t c = 0; c < nc; c++) {
+                            int hit = (x[c] == m[c]) | ((x[c] != x[c]) & (m[c] != m[c]));
+                            d[c] += hit ? left[c] : 0.0f;
+                            left[c] = hit ? 0.0f : left[c];
+                        }
                     }
-                    first = 0;
-                }
-            const float *g = dout + ((n * win->OH + oh) * win->OW + ow) * C;
-            for (size_t c = 0; c < C; c++) dinp[kbest[c]] += g[c];
+            }
         }
     }
-    free(best);
-    free(bv);
-    return 1;
 }
 
-static void pool_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
-                          size_t N, int is_max, int threads)
+static void pool_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                          const pv_window *win, size_t N, int is_max, int threads)
 {
-    if (is_max && win->SH >= win->KH && win->SW >= win->KW &&
-        maxpool_backward_disjoint(dinp, dout, inp, win, N, threads))
+    if (is_max && win->SH >= win->KH && win->SW >= win->KW) {
+        maxpool_backward_disjoint(dinp, dout, inp, out, win, N, threads);
         return;
+    }
     /* dinp is (N, H, W, C) accumulated into; dout is (N, OH, OW, C); inp only for max */
     const size_t C = win->C;
     const long tasks = (long)(N * C);
@@ -178,15 +170,15 @@ static void pool_backward(float *dinp, const float *dout, const float *inp, cons
     }
 }
 
-void maxpool2d_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
-                        size_t N, int threads)
+void maxpool2d_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                        const pv_window *win, size_t N, int threads)
 {
-    pool_backward(dinp, dout, inp, win, N, 1, threads);
+    pool_backward(dinp, dout, inp, out, win, N, 1, threads);
 }
 
 void avgpool2d_backward(float *dinp, const float *dout, const pv_window *win, size_t N, int threads)
 {
-    pool_backward(dinp, dout, NULL, win, N, 0, threads);
+    pool_backward(dinp, dout, NULL, NULL, win, N, 0, threads);
 }
 
 void global_pool_forward(float *out, const float *inp, size_t N, size_t HW, size_t C, int is_max)

@@ -253,8 +253,8 @@ void dense_backward_input(float *dinp, const float *dout, const float *kernel,
 
 /* pool.c */
 void maxpool2d_forward(float *out, const float *inp, const pv_window *win, size_t N, int threads);
-void maxpool2d_backward(float *dinp, const float *dout, const float *inp, const pv_window *win,
-                        size_t N, int threads);
+void maxpool2d_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                        const pv_window *win, size_t N, int threads);
 void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_t N, int threads);
 void avgpool2d_backward(float *dinp, const float *dout, const pv_window *win, size_t N, int threads);
 void global_pool_forward(float *out, const float *inp, size_t N, size_t HW, size_t C, int is_max);

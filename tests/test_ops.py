@@ -307,6 +307,22 @@ def test_max_pooling2d_backward_goes_to_first_max_on_ties():
     assert_close(gx, R.max_pool2d_backward(gy, x, (2, 2), (2, 2)), "tie routing")
 
 
+def test_max_pooling2d_nan_wins_and_takes_the_gradient():
+    """A NaN in a window is its maximum (it propagates, as in NumPy), and backward sends that
+    window's gradient to its first NaN (np.argmax's choice); other windows are unaffected."""
+    rng = np.random.default_rng(5)
+    x = f32(rng.standard_normal((2, 6, 6, 70)))          # 70 channels: a partial lane block
+    x[0, 0, 1, 3] = x[0, 1, 0, 3] = np.nan               # two NaNs in one window
+    x[1, 5, 5, 69] = np.nan
+    model = one_layer_model(layers.MaxPooling2D((2, 2)), (6, 6, 70))
+    gy = f32(rng.standard_normal((2, 3, 3, 70)))
+    y, _, gx = run_model(model, x, gy)
+    expected = R.max_pool2d(x, (2, 2), (2, 2))
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert np.isnan(y[0, 0, 0, 3]) and np.isnan(y[1, 2, 2, 69])
+    assert_close(gx, R.max_pool2d_backward(gy, x, (2, 2), (2, 2)), "NaN routing")
+
+
 # --------------------------------------------------------------------------
 # global pooling, reshape, flatten
 # --------------------------------------------------------------------------
