@@ -3,10 +3,10 @@
  *
  * The graph is a node array in topological order (every input index is smaller than the node's
  * own), dispatched by one switch per direction. A tape is one forward run: it resolves every
- * node's shape from the fed input shapes, keeps every node's value in one activation arena, and
- * lends a mirror gradient arena (same offsets) to backward. Backward visits only nodes that lie
- * on a path from a requested node to a seeded node, zeroes just those gradients, and lets the
- * kernels accumulate. It never computes weight gradients.
+ * node's shape from the fed input shapes and keeps every node's value in one activation arena.
+ * Backward visits only nodes that lie on a path from a requested node to a seeded node, keeps
+ * each of their gradients only while it is alive (a planned gradient arena), zeroes each just
+ * before its first writer, and lets the kernels accumulate. It never computes weight gradients.
  * What this file does not do: any arithmetic of its own (kernels do), anything Python.
  */
 #include "pyvis.h"
@@ -251,14 +251,16 @@ pv_tape *pv_tape_new(const pv_graph *g)
     t->size = calloc(n, sizeof *t->size);
     t->offset = calloc(n, sizeof *t->offset);
     t->active = calloc(n, 1);
-    if (!t->shape || !t->size || !t->offset || !t->active) { pv_tape_free(t); return NULL; }
+    t->goffset = calloc(n, sizeof *t->goffset);
+    t->glive = calloc(n, sizeof *t->glive);
+    if (!t->shape || !t->size || !t->offset || !t->active || !t->goffset || !t->glive) { pv_tape_free(t); return NULL; }
     return t;
 }
 
 void pv_tape_free(pv_tape *t)
 {
     if (!t) return;
-    free(t->shape); free(t->size); free(t->offset); free(t->active);
+    free(t->shape); free(t->size); free(t->offset); free(t->active); free(t->goffset); free(t->glive);
     free(t->acts); free(t->grads); free(t->work);
     free(t);
 }
@@ -497,7 +499,7 @@ pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *er
 /* forward                                                                                   */
 
 static float *value(const pv_tape *t, int i) { return t->acts + t->offset[i]; }
-static float *grad(const pv_tape *t, int i) { return t->grads + t->offset[i]; }
+static float *grad(const pv_tape *t, int i) { return t->grads + t->goffset[i]; }
 
 static pv_status forward_node(pv_tape *t, int i, const float *fed, const pv_work *work, pv_error *err)
 {
@@ -741,6 +743,98 @@ static void mark_active(pv_tape *t, const pv_seed *seeds, int n_seeds, const int
     for (int i = 0; i < g->n; i++) t->active[i] = from_wrt[i] == 3;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Gradient memory. A node's gradient lives from the first step that writes it (its seed, at
+ * the start, or its last active consumer's backward) to its own backward step. Each call plans
+ * offsets by first fit over that schedule, so the arena holds only the gradients alive together
+ * (in a chain, two neighbours) instead of one per node; it only grows, so repeated calls at one
+ * batch size allocate nothing. The plan and the run walk the same schedule: grad_step does
+ * both, allocating (plan) or zeroing (run) the gradients that step i starts. */
+
+typedef struct {
+    int n_live;
+    size_t total;          /* floats the plan needs */
+} grad_plan;
+
+#define GRAD_UNSET ((size_t)-1)
+
+static size_t grad_floats(const pv_tape *t, int i)
+{
+    return (t->N * t->size[i] + 15) & ~(size_t)15;   /* 64-byte aligned blocks */
+}
+
+/* place node i's gradient in the first gap of the live blocks (kept sorted by offset) */
+static void grad_place(pv_tape *t, grad_plan *p, int i)
+{
+    const size_t need = grad_floats(t, i);
+    size_t at = 0;
+    int k = 0;
+    for (; k < p->n_live; k++) {
+        int j = t->glive[k];
+        if (t->goffset[j] >= at + need) break;
+        at = t->goffset[j] + grad_floats(t, j);
+    }
+    memmove(t->glive + k + 1, t->glive + k, (size_t)(p->n_live - k) * sizeof *t->glive);
+    t->glive[k] = i;
+    p->n_live++;
+    t->goffset[i] = at;
+    if (at + need > p->total) p->total = at + need;
+}
+
+static void grad_release(pv_tape *t, grad_plan *p, int i)
+{
+    for (int k = 0; k < p->n_live; k++)
+        if (t->glive[k] == i) {
+            memmove(t->glive + k, t->glive + k + 1, (size_t)(p->n_live - k - 1) * sizeof *t->glive);
+            p->n_live--;
+            return;
+        }
+}
+
+static void zero_floats(float *x, size_t n, int threads)
+{
+    const long blocks = (long)((n + 4095) / 4096);
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)n))
+    for (long b = 0; b < blocks; b++) {
+        size_t lo = (size_t)b * 4096, hi = lo + 4096 < n ? lo + 4096 : n;
+        memset(x + lo, 0, (hi - lo) * sizeof(float));
+    }
+}
+
+/* node i's gradient starts at this step: plan (p != NULL) places it, run zeroes it */
+static void grad_start(pv_tape *t, grad_plan *p, int i, int threads)
+{
+    if (p) {
+        if (t->goffset[i] == GRAD_UNSET) grad_place(t, p, i);
+    } else if (t->glive[i] == 0) {
+        zero_floats(grad(t, i), t->N * t->size[i], threads);
+        t->glive[i] = 1;
+    }
+}
+
+static pv_status plan_grads(pv_tape *t, const pv_seed *seeds, int n_seeds, pv_error *err)
+{
+    const pv_graph *g = t->g;
+    grad_plan p = { 0, 0 };
+    for (int i = 0; i < g->n; i++) t->goffset[i] = GRAD_UNSET;
+    for (int k = 0; k < n_seeds; k++)
+        if (t->active[seeds[k].node]) grad_start(t, &p, seeds[k].node, 0);
+    for (int i = g->n - 1; i >= 0; i--) {
+        if (!t->active[i]) continue;
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (t->active[g->nodes[i].in[k]]) grad_start(t, &p, g->nodes[i].in[k], 0);
+        grad_release(t, &p, i);
+    }
+    if (p.total > t->grads_len || !t->grads) {
+        free(t->grads); t->grads = NULL; t->grads_len = 0;
+        pv_status st = alloc_floats(&t->grads, p.total, "gradients", t->N, err);
+        if (st) return st;
+        t->grads_len = p.total;
+    }
+    memset(t->glive, 0, (size_t)g->n * sizeof *t->glive);    /* the run's "zeroed yet" flags */
+    return PV_OK;
+}
+
 pv_status pv_backward(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *wrt, int n_wrt,
                       float *const *outs, pv_modifier mod, pv_error *err)
 {
@@ -754,19 +848,17 @@ pv_status pv_backward(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *
     for (int k = 0; k < n_wrt; k++)
         if (wrt[k] < 0 || wrt[k] >= g->n)
             return PV_FAIL(err, PV_ERR_INDEX, "wrt entry %d names node %d; the graph has nodes 0..%d", k, wrt[k], g->n - 1);
-    if (!t->grads) {
-        pv_status st = alloc_floats(&t->grads, t->acts_len, "gradients", t->N, err);
-        if (st) return st;
-        t->grads_len = t->acts_len;
-    }
     for (int k = 0; k < n_wrt; k++) memset(outs[k], 0, t->N * t->size[wrt[k]] * sizeof(float));
     mark_active(t, seeds, n_seeds, wrt, n_wrt);
-    for (int i = 0; i < g->n; i++)
-        if (t->active[i]) memset(grad(t, i), 0, t->N * t->size[i] * sizeof(float));
-    for (int k = 0; k < n_seeds; k++)
-        if (t->active[seeds[k].node])
-            accumulate(grad(t, seeds[k].node), seeds[k].grad, t->N * t->size[seeds[k].node]);
+    pv_status st = plan_grads(t, seeds, n_seeds, err);
+    if (st) return st;
 
+    const int threads = t->work_threads ? t->work_threads : 1;
+    for (int k = 0; k < n_seeds; k++)
+        if (t->active[seeds[k].node]) {
+            grad_start(t, NULL, seeds[k].node, threads);
+            accumulate(grad(t, seeds[k].node), seeds[k].grad, t->N * t->size[seeds[k].node]);
+        }
     pv_work work = { t->work, t->work_threads ? t->work_len / (size_t)t->work_threads : 0, t->work_threads };
     for (int i = g->n - 1; i >= 0; i--) {
         if (!t->active[i]) continue;
@@ -774,8 +866,9 @@ pv_status pv_backward(pv_tape *t, const pv_seed *seeds, int n_seeds, const int *
          * node's own backward rewrites it in place */
         for (int k = 0; k < n_wrt; k++)
             if (wrt[k] == i) memcpy(outs[k], grad(t, i), t->N * t->size[i] * sizeof(float));
-        pv_status st = backward_node(t, i, mod, &work, err);
-        if (st) return st;
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (t->active[g->nodes[i].in[k]]) grad_start(t, NULL, g->nodes[i].in[k], threads);
+        if ((st = backward_node(t, i, mod, &work, err))) return st;
     }
     return PV_OK;
 }

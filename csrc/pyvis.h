@@ -173,9 +173,11 @@ typedef struct {
     size_t N;
     pv_shape *shape;                  /* [g->n] per-sample output shapes */
     size_t *size;                     /* [g->n] per-sample element counts */
-    size_t *offset;                   /* [g->n] offsets into acts/grads (whole batch) */
+    size_t *offset;                   /* [g->n] offsets into acts (whole batch) */
+    size_t *goffset;                  /* [g->n] offsets into grads, planned by each backward */
+    int *glive;                       /* [g->n] scratch of that plan */
     float *acts;  size_t acts_len;
-    float *grads; size_t grads_len;   /* allocated on first backward */
+    float *grads; size_t grads_len;   /* grown by backward as its plans need */
     float *work;  size_t work_len;    /* per-thread scratch, work_len floats per thread */
     int work_threads;
     unsigned char *active;            /* [g->n] scratch for backward */
