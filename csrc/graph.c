@@ -612,7 +612,13 @@ pv_status pv_forward(pv_tape *t, const float *const *inputs, pv_error *err)
 
 static void accumulate(float *dst, const float *src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+    const size_t block = 1 << 14;
+    const long blocks = (long)((n + block - 1) / block);
+#pragma omp parallel for schedule(static) num_threads(pv_get_num_threads()) if (PV_WORTH_THREADS(8.0 * (double)n))
+    for (long b = 0; b < blocks; b++) {
+        size_t lo = (size_t)b * block, hi = lo + block < n ? lo + block : n;
+        for (size_t i = lo; i < hi; i++) dst[i] += src[i];
+    }
 }
 
 /* g is node i's gradient and may be modified in place (nothing reads it afterwards). */
