@@ -86,8 +86,9 @@ size_t conv2d_work_floats(const pv_window *win, size_t N, int threads)
     size_t want = pv_mul_sat(per_thread_rows, row);
     if (want > PV_CONV_CHUNK_FLOATS) want = PV_CONV_CHUNK_FLOATS;
     if (want < row) want = row;
-    if (project_first(win)) {   /* the whole projection is shared by the threads */
-        size_t proj = pv_mul_sat(pv_mul_sat(N, win->OH * win->OW), win->KH * win->KW * win->C);
+    if (project_first(win)) {   /* the whole projection, and the packed kernel, shared by the threads */
+        size_t proj = pv_mul_sat(pv_mul_sat(N, win->OH * win->OW), kf);
+        if (pv_add_size(proj, pv_mul_sat(pv_panels(kf) * PV_PANEL, win->OC), &proj)) proj = SIZE_MAX;
         proj = proj / (size_t)threads + 1;
         if (proj > want) want = proj;
     }
@@ -189,27 +190,33 @@ static void backward_project_first(float *dinp, const float *dout, const float *
 {
     const size_t C = win->C, OC = win->OC, KC = win->KH * win->KW * C;
     const size_t P = N * win->OH * win->OW, Q = N * win->H * win->W;
-    float *proj = work->buf;
+    float *proj = work->buf, *packed = work->buf + P * KC;
     const int threads = work->threads;
+    /* the projection has few columns (27 for an RGB 3x3 layer): OpenBLAS handles that shape
+     * poorly, the panel kernel streams it at full rate from kernel^T packed once */
+    pv_pack_panels_t(packed, kernel, OC, KC, OC);
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (PV_WORTH_THREADS((double)P * KC * OC))
     for (int k = 0; k < threads; k++) {
         size_t per = (P + (size_t)threads - 1) / (size_t)threads, p0 = per * (size_t)k;
         size_t p1 = p0 + per < P ? p0 + per : P;
-        if (p0 < p1) pv_sgemm(0, 1, p1 - p0, KC, OC, 1.0f, dout + p0 * OC, OC, kernel, OC, 0.0f, proj + p0 * KC, KC);
+        if (p0 < p1) pv_gemm_panels(p1 - p0, KC, OC, dout + p0 * OC, OC, packed, proj + p0 * KC, KC);
     }
     const size_t hw = win->H * win->W;
+    const int unit_stride = win->SH == 1 && win->SW == 1;   /* no divisions in the tap search */
 #pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS(4.0 * (double)Q * KC))
     for (long qi = 0; qi < (long)Q; qi++) {
         size_t q = (size_t)qi, n = q / hw, rem = q % hw, ih = rem / win->W, iw = rem % win->W;
         float *d = dinp + q * C;
         for (size_t kh = 0; kh < win->KH; kh++) {
             long th = (long)(ih + win->pad_top) - (long)(kh * win->DH);
-            if (th < 0 || th % (long)win->SH || th / (long)win->SH >= (long)win->OH) continue;
-            size_t oh = (size_t)(th / (long)win->SH);
+            if (th < 0 || (unit_stride ? th >= (long)win->OH : th % (long)win->SH || th / (long)win->SH >= (long)win->OH))
+                continue;
+            size_t oh = unit_stride ? (size_t)th : (size_t)(th / (long)win->SH);
             for (size_t kw = 0; kw < win->KW; kw++) {
                 long tw = (long)(iw + win->pad_left) - (long)(kw * win->DW);
-                if (tw < 0 || tw % (long)win->SW || tw / (long)win->SW >= (long)win->OW) continue;
-                size_t ow = (size_t)(tw / (long)win->SW);
+                if (tw < 0 || (unit_stride ? tw >= (long)win->OW : tw % (long)win->SW || tw / (long)win->SW >= (long)win->OW))
+                    continue;
+                size_t ow = unit_stride ? (size_t)tw : (size_t)(tw / (long)win->SW);
                 const float *src = proj + ((n * win->OH + oh) * win->OW + ow) * KC + (kh * win->KW + kw) * C;
                 for (size_t c = 0; c < C; c++) d[c] += src[c];
             }
