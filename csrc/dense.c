@@ -3,7 +3,7 @@
  * inp is viewed as (M, IN) with M = N * (all leading per-sample dims), kernel is Keras's (IN, OUT).
  * At small M (batch 1 through a classifier head) the layer is a matrix-vector product bound by
  * memory bandwidth: each thread then streams its own contiguous block of kernel ROWS through
- * sgemv (forward: partial sums over its rows, added up at the end; backward: its slice of the
+ * gemv.c (forward: partial sums over its rows, added up at the end; backward: its slice of the
  * input gradient), which reads the kernel once at full bandwidth. At large M threads split rows
  * of the input and run sgemm. Fused activation is LINEAR
  * or RELU only; graph.c lowers every other activation to its own node. No weight gradients.
@@ -35,7 +35,7 @@ static void dense_forward_vector(float *out, const float *inp, const float *kern
         split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
         float *y = k == 0 ? out : partial + (size_t)(k - 1) * OUT;
         if (lo == hi) { memset(y, 0, OUT * sizeof(float)); continue; }
-        pv_sgemv(1, hi - lo, OUT, 1.0f, kernel + lo * OUT, OUT, inp + lo, 0.0f, y);
+        pv_gemv_rows_axpy(y, inp + lo, kernel + lo * OUT, hi - lo, OUT, 0);
     }
     for (int k = 1; k < threads; k++)
         for (size_t j = 0; j < OUT; j++) out[j] += partial[(size_t)(k - 1) * OUT + j];
@@ -95,7 +95,7 @@ void dense_backward_input(float *dinp, const float *dout, const float *kernel,
             split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
             if (lo == hi) continue;
             if (M == 1)   /* dinp[lo:hi] += kernel[lo:hi, :] @ dout: contiguous rows, no packing */
-                pv_sgemv(0, hi - lo, OUT, 1.0f, kernel + lo * OUT, OUT, dout, 1.0f, dinp + lo);
+                pv_gemv_rows_dot(dinp + lo, kernel + lo * OUT, dout, hi - lo, OUT);
             else
                 pv_sgemm(0, 1, M, hi - lo, OUT, 1.0f, dout, OUT, kernel + lo * OUT, OUT, 1.0f,
                          dinp + lo, IN);

@@ -55,6 +55,11 @@ static int has_avx512(void)
     return use_avx512;
 }
 
+int pv_use_avx512(void)
+{
+    return use_avx512;
+}
+
 /* C[MR x nvalid] (+)= A[MR x K] B[K x NR] (masks k0, k1 select the valid columns): 16
  * accumulators in registers, one broadcast of A and two contiguous loads of B per pair of FMAs. */
 __attribute__((target("avx512f"))) static void block_full(size_t K, const float *A, size_t lda, const float *B,
@@ -170,6 +175,13 @@ static void transpose_block(const float *src, float *dst)
     for (size_t i = 0; i < NR; i++)
         for (size_t j = 0; j < NR; j++) dst[j * NR + i] = src[i * NR + j];
 }
+
+#ifndef PV_HAVE_AVX512_KERNEL
+int pv_use_avx512(void)
+{
+    return 0;
+}
+#endif
 
 void pv_gemm_small_init(void)
 {

@@ -237,6 +237,7 @@ void winograd_backward_input(float *dinp, const float *dout, const float *U, con
  * "panel-major" (K, N) matrix is pv_panels(N) panels of K rows of PV_PANEL floats. */
 #define PV_PANEL 32
 void pv_gemm_small_init(void);    /* decide the kernel once, before any thread runs */
+int pv_use_avx512(void);          /* that decision: AVX-512 present and not disabled by PYVIS_DISABLE_AVX512 */
 size_t pv_panels(size_t N);
 void pv_gemm_panels(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
                     size_t ldc);
@@ -245,6 +246,10 @@ void pv_pack_panels_t(float *dst, const float *src, size_t K, size_t N, size_t l
 size_t pv_gemm_panels_t_work(size_t K);
 void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp, float *C,
                       size_t ldc, float *work);
+
+/* gemv.c: batch-1 Dense products, one streaming pass over W (IN, OUT) */
+void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate);
+void pv_gemv_rows_dot(float *dx, const float *W, const float *g, size_t rows, size_t OUT);
 
 /* dense.c */
 size_t dense_work_floats(size_t M, size_t OUT, int threads);                /* whole buffer */

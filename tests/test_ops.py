@@ -205,6 +205,7 @@ DENSE_CASES = [
     ((4, 6), 3, True, "linear"),          # rank 3: applies to the last axis
     ((3, 4, 5), 6, True, "relu"),         # rank 4
     ((2, 3, 9), 1, False, "linear"),
+    ((4099,), 4103, True, "linear"),      # big enough to split across threads; odd sizes
 ]
 
 

@@ -123,16 +123,3 @@ def test_graphs_over_one_kernel_share_and_release_the_transform(rng):
     model.layers[1].set_weights([2 * kernel])
     assert ref.rel_err(model.predict(x), 2 * expected) <= TOL_WINOGRAD
 
-
-def test_portable_kernels_match_reference_too():
-    """Machines without AVX-512 run the portable product loops: the whole grid above again, in
-    a process where PYVIS_DISABLE_AVX512 selects them (chosen once, at import)."""
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, PYVIS_DISABLE_AVX512="1")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                          "-k", "not portable"], env=env, capture_output=True, text=True,
-                         cwd=os.path.dirname(__file__))
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
