@@ -12,11 +12,9 @@
 
 #ifdef PYVIS_SCIPY_OPENBLAS
 #define pv_cblas_sgemm scipy_cblas_sgemm
-#define pv_cblas_sgemv scipy_cblas_sgemv
 #define pv_openblas_set_num_threads scipy_openblas_set_num_threads
 #else
 #define pv_cblas_sgemm cblas_sgemm
-#define pv_cblas_sgemv cblas_sgemv
 #define pv_openblas_set_num_threads openblas_set_num_threads
 void openblas_set_num_threads(int);
 #endif
@@ -29,14 +27,6 @@ static inline void pv_sgemm(int trans_a, int trans_b, size_t M, size_t N, size_t
     pv_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                    trans_b ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, alpha,
                    A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
-}
-
-/* Row-major y[M] = alpha * op(A) x + beta * y, A being (M, N) before op. */
-static inline void pv_sgemv(int trans, size_t M, size_t N, float alpha, const float *A, size_t lda,
-                            const float *x, float beta, float *y)
-{
-    pv_cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, alpha, A,
-                   (blasint)lda, x, 1, beta, y, 1);
 }
 
 #endif
