@@ -6,15 +6,15 @@
  * thing that matters is streaming it as fast as the memory delivers. Each caller's thread takes
  * a contiguous block of rows; four rows are read side by side so that every load of the small
  * vector (x's slice of y, or g) in L1 serves four rows. The row update is a plain loop compiled
- * for AVX-512 and the baseline (PV_WIDE_VECTORS); the dot products need several accumulators per
+ * for AVX-512 and the baseline (PV_TWO_TARGETS); the dot products need several accumulators per
  * row, written out for AVX-512, with a plain loop elsewhere.
  * Not here: threading (dense.c splits the rows), products with more than one row of inputs.
  */
 #include "pyvis.h"
 
 /* y[0:OUT] (+)= x[0:rows] W[0:rows, 0:OUT] (ld = OUT); accumulate == 0 overwrites y */
-PV_WIDE_VECTORS void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT,
-                                       int accumulate)
+PV_KERNEL_BODY void gemv_axpy_body(float *y, const float *x, const float *W, size_t rows, size_t OUT,
+                                   int accumulate)
 {
     size_t i = 0;
     if (!accumulate)
@@ -30,6 +30,14 @@ PV_WIDE_VECTORS void pv_gemv_rows_axpy(float *y, const float *x, const float *W,
 #pragma GCC ivdep
         for (size_t j = 0; j < OUT; j++) y[j] += xi * w[j];
     }
+}
+
+PV_TWO_TARGETS(gemv_axpy, (float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate),
+               (y, x, W, rows, OUT, accumulate))
+
+void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate)
+{
+    gemv_axpy(y, x, W, rows, OUT, accumulate);
 }
 
 /* sum over j < n of w_r[j] * g[j] for four rows r at once */

@@ -30,6 +30,14 @@ static void window_span(size_t o, size_t s, size_t k, size_t pad, size_t in, siz
     *k1 = (size_t)hi;
 }
 
+/* Does cell value v take over from the window's current choice `best` in backward? A larger
+ * value does, and so does the first NaN (forward lets NaN win), which then keeps it: the routing
+ * of np.argmax, for which NaN is the maximum. */
+static inline int beats(float v, float best)
+{
+    return v > best || (v != v && best == best);
+}
+
 static void pool_forward(float *out, const float *inp, const pv_window *win, size_t N, int is_max,
                          int threads)
 {
@@ -87,40 +95,51 @@ void avgpool2d_forward(float *out, const float *inp, const pv_window *win, size_
  * order, the one forward kept) is found tap by tap with selects over the contiguous channels:
  * the gradient still to route drops to zero once a cell has taken it. A NaN maximum (forward
  * lets NaN win) goes to the window's first NaN. */
-PV_WIDE_VECTORS static void maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp, const float *out,
-                                      const pv_window *win, size_t N, int threads)
+PV_KERNEL_BODY void maxpool_row_body(float *dinp, const float *dout, const float *inp, const float *out,
+                                     const pv_window *win, size_t row)
 {
     const size_t C = win->C;
-    const long rows = (long)(N * win->OH);
-#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * C * win->KH * win->KW))
-    for (long row = 0; row < rows; row++) {
-        size_t n = (size_t)row / win->OH, oh = (size_t)row % win->OH, h0, h1;
-        window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
-        for (size_t ow = 0; ow < win->OW; ow++) {
-            size_t w0, w1;
-            window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
-            if (h0 == h1 || w0 == w1) continue;
-            const size_t o = ((n * win->OH + oh) * win->OW + ow) * C;
-            float left[PV_POOL_LANES];
-            for (size_t c0 = 0; c0 < C; c0 += PV_POOL_LANES) {
-                const size_t nc = C - c0 < PV_POOL_LANES ? C - c0 : PV_POOL_LANES;
-                const float *g = dout + o + c0, *m = out + o + c0;
-                for (size_t c = 0; c < nc; c++) left[c] = g[c];
-                for (size_t kh = h0; kh < h1; kh++)
-                    for (size_t kw = w0; kw < w1; kw++) {
-                        size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
-                                     ow * win->SW + kw - win->pad_left) * C + c0;
-                        const float *x = inp + at;
-                        float *d = dinp + at;
-                        for (size_t c = 0; c < nc; c++) {
-                            int hit = (x[c] == m[c]) | ((x[c] != x[c]) & (m[c] != m[c]));
-                            d[c] += hit ? left[c] : 0.0f;
-                            left[c] = hit ? 0.0f : left[c];
-                        }
+    size_t n = row / win->OH, oh = row % win->OH, h0, h1;
+    window_span(oh, win->SH, win->KH, win->pad_top, win->H, &h0, &h1);
+    for (size_t ow = 0; ow < win->OW; ow++) {
+        size_t w0, w1;
+        window_span(ow, win->SW, win->KW, win->pad_left, win->W, &w0, &w1);
+        if (h0 == h1 || w0 == w1) continue;
+        const size_t o = ((n * win->OH + oh) * win->OW + ow) * C;
+        float left[PV_POOL_LANES];
+        for (size_t c0 = 0; c0 < C; c0 += PV_POOL_LANES) {
+            const size_t nc = C - c0 < PV_POOL_LANES ? C - c0 : PV_POOL_LANES;
+            const float *g = dout + o + c0, *m = out + o + c0;
+            for (size_t c = 0; c < nc; c++) left[c] = g[c];
+            for (size_t kh = h0; kh < h1; kh++)
+                for (size_t kw = w0; kw < w1; kw++) {
+                    size_t at = ((n * win->H + oh * win->SH + kh - win->pad_top) * win->W +
+                                 ow * win->SW + kw - win->pad_left) * C + c0;
+                    const float *x = inp + at;
+                    float *d = dinp + at;
+                    for (size_t c = 0; c < nc; c++) {
+                        int hit = (x[c] == m[c]) | ((x[c] != x[c]) & (m[c] != m[c]));
+                        d[c] += hit ? left[c] : 0.0f;
+                        left[c] = hit ? 0.0f : left[c];
                     }
-            }
+                }
         }
     }
+}
+
+/* one output row per call: the threaded loop stays outside the two compiled versions, whose
+ * OpenMP region would otherwise be outlined once, for the baseline only */
+PV_TWO_TARGETS(maxpool_row,
+               (float *dinp, const float *dout, const float *inp, const float *out, const pv_window *win,
+                size_t row),
+               (dinp, dout, inp, out, win, row))
+
+static void maxpool_backward_disjoint(float *dinp, const float *dout, const float *inp, const float *out,
+                                      const pv_window *win, size_t N, int threads)
+{
+    const long rows = (long)(N * win->OH);
+#pragma omp parallel for schedule(static) num_threads(threads) if (PV_WORTH_THREADS((double)rows * win->OW * win->C * win->KH * win->KW))
+    for (long row = 0; row < rows; row++) maxpool_row(dinp, dout, inp, out, win, (size_t)row);
 }
 
 static void pool_backward(float *dinp, const float *dout, const float *inp, const float *out,
@@ -153,7 +172,7 @@ static void pool_backward(float *dinp, const float *dout, const float *inp, cons
                             size_t ih = oh * win->SH + kh - win->pad_top;
                             size_t iw = ow * win->SW + kw - win->pad_left;
                             size_t at = ((n * win->H + ih) * win->W + iw) * C + c;
-                            if (!found || inp[at] > bv) { best = at; bv = inp[at]; found = 1; }
+                            if (!found || beats(inp[at], bv)) { best = at; bv = inp[at]; found = 1; }
                         }
                     dinp[best] += g;
                 } else {
@@ -219,7 +238,7 @@ void global_pool_backward(float *dinp, const float *dout, const float *inp, size
         for (size_t c = 0; c < C; c++) {
             size_t best = 0;
             for (size_t p = 1; p < HW; p++)
-                if (inp[(n * HW + p) * C + c] > inp[(n * HW + best) * C + c]) best = p;
+                if (beats(inp[(n * HW + p) * C + c], inp[(n * HW + best) * C + c])) best = p;
             dinp[(n * HW + best) * C + c] += g[c];
         }
     }

@@ -111,12 +111,23 @@ typedef enum { PV_MOD_NONE = 0, PV_MOD_GUIDED = 1, PV_MOD_RECTIFIED = 2 } pv_mod
 #define PV_PARALLEL_MIN_WORK 16e6
 #define PV_WORTH_THREADS(work) ((double)(work) >= PV_PARALLEL_MIN_WORK)
 
-/* Marks a loop-heavy kernel to be compiled twice, for AVX-512 and for the baseline x86-64 (or
- * as is elsewhere); the loader picks the clone the CPU supports. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define PV_WIDE_VECTORS __attribute__((target_clones("avx512f", "default")))
+/* Loop-heavy kernels are compiled twice, for AVX-512 and for the baseline, and chosen at run time
+ * by pv_use_avx512() (gemm_small.c), so PYVIS_DISABLE_AVX512 selects the baseline everywhere and
+ * the tests can run it. Write the kernel as `PV_KERNEL_BODY void name_body(params)`, then
+ * `PV_TWO_TARGETS(name, (params), (args))` defines `static void name(params)`. */
+#define PV_KERNEL_BODY static inline __attribute__((always_inline))
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PV_TWO_TARGETS(name, params, args)                                                      \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }   \
+    static void name##_plain params { name##_body args; }                                         \
+    static void name params                                                                       \
+    {                                                                                             \
+        if (pv_use_avx512()) name##_avx512 args;                                                 \
+        else name##_plain args;                                                                   \
+    }
 #else
-#define PV_WIDE_VECTORS
+#define PV_TWO_TARGETS(name, params, args) \
+    static void name params { name##_body args; }
 #endif
 
 enum { PV_PAD_VALID = 0, PV_PAD_SAME = 1 };
@@ -175,7 +186,7 @@ typedef struct {
     size_t *size;                     /* [g->n] per-sample element counts */
     size_t *offset;                   /* [g->n] offsets into acts (whole batch) */
     size_t *goffset;                  /* [g->n] offsets into grads, planned by each backward */
-    int *glive;                       /* [g->n] scratch of that plan */
+    int *glive;                       /* [g->n] the plan's live list, then the run's "zeroed yet" flags */
     float *acts;  size_t acts_len;
     float *grads; size_t grads_len;   /* grown by backward as its plans need */
     float *work;  size_t work_len;    /* per-thread scratch, work_len floats per thread */

@@ -8,9 +8,10 @@
  * the multiplications drop 4x against a direct convolution. Backward-to-input is the transposed
  * algorithm and reuses the same U: dM = A dY A^T, dV = dM U^T (36 GEMMs), dX += B dV B^T,
  * overlap-added into the input gradient.
- * Threads split the channels in every transform stage (so the overlap-add never races) and
- * split the 36 positions in the GEMM stage (each U_xi is read by one thread, BLAS stays
- * single-threaded). Tiles are processed in chunks that bound the V and M buffers.
+ * Small kernels run whole chunks of tiles per thread; large ones share a chunk, with threads
+ * splitting the channels in every transform stage (so the overlap-add never races) and the 36
+ * positions in the product stage (each U_xi is read by one thread). The products are
+ * gemm_small.c's. Tiles are processed in chunks that bound the V and M buffers.
  * Padding is TF's (pad_top/pad_left from pv_window; the far side is implicit).
  * Not here: other kernel sizes, strides or dilations (conv2d.c handles those).
  */
@@ -43,9 +44,16 @@ int winograd_applies(const pv_window *win)
 #define PV_WINO_PRIVATE_FLOATS ((size_t)256 << 10)    /* V + M of one private chunk */
 #define PV_WINO_PRIVATE_MIN_TILES 16
 
+/* Small kernels run private chunks AND keep U^T (winograd_weights_acquire): the private
+ * backward relies on U^T, as it has no scratch for transposing U. One test decides both. */
+static int small_kernel(size_t C, size_t OC)
+{
+    return C * OC <= PV_WINO_PRIVATE_MAX_U;
+}
+
 static int private_chunks(const pv_window *win)
 {
-    return win->C * win->OC <= PV_WINO_PRIVATE_MAX_U;
+    return small_kernel(win->C, win->OC);
 }
 
 static size_t tiles_per_chunk(const pv_window *win, size_t tiles_total, int backward)
@@ -148,7 +156,7 @@ void winograd_transform_kernel(float *U, float *UT, const float *kernel, size_t 
 static _Alignas(64) const float zero_lanes[CB];      /* read in place of pixels outside the image */
 
 /* o = B^T d (6 -> 6) */
-static inline void bt6(float *const o[6], const float *const d[6])
+PV_KERNEL_BODY void bt6(float *const o[6], const float *const d[6])
 {
 #pragma GCC ivdep
     for (size_t l = 0; l < CB; l++) {
@@ -163,7 +171,7 @@ static inline void bt6(float *const o[6], const float *const d[6])
 }
 
 /* o = A^T m (6 -> 4), then + bias and ReLU when asked (the column pass of the output) */
-static inline void at4(float *const o[4], const float *const m[6], const float *bias, int relu)
+PV_KERNEL_BODY void at4(float *const o[4], const float *const m[6], const float *bias, int relu)
 {
 #pragma GCC ivdep
     for (size_t l = 0; l < CB; l++) {
@@ -187,7 +195,7 @@ static inline void at4(float *const o[4], const float *const m[6], const float *
 }
 
 /* o = A y (4 -> 6), the transpose of at4 */
-static inline void a6(float *const o[6], const float *const y[4])
+PV_KERNEL_BODY void a6(float *const o[6], const float *const y[4])
 {
 #pragma GCC ivdep
     for (size_t l = 0; l < CB; l++) {
@@ -202,7 +210,7 @@ static inline void a6(float *const o[6], const float *const y[4])
 }
 
 /* o (+)= B v (6 -> 6), the transpose of bt6; accumulate for the overlap-add into the input */
-static inline void b6(float *const o[6], const float *const v[6], int accumulate)
+PV_KERNEL_BODY void b6(float *const o[6], const float *const v[6], int accumulate)
 {
 #pragma GCC ivdep
     for (size_t l = 0; l < CB; l++) {
@@ -225,14 +233,14 @@ static inline void b6(float *const o[6], const float *const v[6], int accumulate
 /* Channel blocks narrower than CB (C not a multiple of 32) go through staging buffers: loads
  * are zero-padded to CB lanes, stores keep only the first nl. */
 
-static inline const float *stage_load(float *stage, const float *src, size_t nl)
+PV_KERNEL_BODY const float *stage_load(float *stage, const float *src, size_t nl)
 {
     if (nl == CB) return src;
     for (size_t l = 0; l < CB; l++) stage[l] = l < nl ? src[l] : 0.0f;
     return stage;
 }
 
-static inline void stage_store(float *dst, const float *stage, size_t nl)
+PV_KERNEL_BODY void stage_store(float *dst, const float *stage, size_t nl)
 {
     for (size_t l = 0; l < nl; l++) dst[l] = stage[l];
 }
@@ -259,7 +267,7 @@ static void tile_origin(const tiling *tl, size_t tile, size_t *n, size_t *oh0, s
 }
 
 /* offset of the input pixel under row i, column j of a tile's 6x6 patch; -1 outside the image */
-static inline long patch_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
+PV_KERNEL_BODY long patch_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
 {
     long ih = (long)(oh0 + (size_t)i) - (long)win->pad_top, iw = (long)(ow0 + (size_t)j) - (long)win->pad_left;
     if (ih < 0 || ih >= (long)win->H || iw < 0 || iw >= (long)win->W) return -1;
@@ -267,15 +275,15 @@ static inline long patch_offset(const pv_window *win, size_t n, size_t oh0, size
 }
 
 /* offset of the output pixel (oh0 + i, ow0 + j); -1 past the output's edge */
-static inline long tile_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
+PV_KERNEL_BODY long tile_offset(const pv_window *win, size_t n, size_t oh0, size_t ow0, int i, int j)
 {
     if (oh0 + (size_t)i >= win->OH || ow0 + (size_t)j >= win->OW) return -1;
     return (long)(((n * win->OH + oh0 + (size_t)i) * win->OW + ow0 + (size_t)j) * win->OC);
 }
 
 /* V[xi][t][c] = (B^T d B) for tiles [t0, t0+T) and channels [c0, c1) */
-PV_WIDE_VECTORS static void input_transform(float *V, const float *inp, const pv_window *win, const tiling *tl,
-                                            size_t t0, size_t T, size_t c0, size_t c1)
+PV_KERNEL_BODY void input_transform_body(float *V, const float *inp, const pv_window *win, const tiling *tl,
+                                         size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t C = win->C;
     _Alignas(64) float rows[XI * CB], stage_in[XI * CB], stage_out[XI * CB];
@@ -309,10 +317,15 @@ PV_WIDE_VECTORS static void input_transform(float *V, const float *inp, const pv
     }
 }
 
+PV_TWO_TARGETS(input_transform,
+               (float *V, const float *inp, const pv_window *win, const tiling *tl, size_t t0, size_t T,
+                size_t c0, size_t c1),
+               (V, inp, win, tl, t0, T, c0, c1))
+
 /* out tile = A^T M A (+ bias, relu) for tiles [t0, t0+T), channels [c0, c1) */
-PV_WIDE_VECTORS static void output_transform(float *out, const float *M, const float *bias, pv_act act,
-                                             const pv_window *win, const tiling *tl, size_t t0, size_t T,
-                                             size_t c0, size_t c1)
+PV_KERNEL_BODY void output_transform_body(float *out, const float *M, const float *bias, pv_act act,
+                                          const pv_window *win, const tiling *tl, size_t t0, size_t T,
+                                          size_t c0, size_t c1)
 {
     const size_t OC = win->OC;
     const int relu = act == PV_ACT_RELU;
@@ -355,9 +368,14 @@ PV_WIDE_VECTORS static void output_transform(float *out, const float *M, const f
     }
 }
 
+PV_TWO_TARGETS(output_transform,
+               (float *out, const float *M, const float *bias, pv_act act, const pv_window *win,
+                const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1),
+               (out, M, bias, act, win, tl, t0, T, c0, c1))
+
 /* dM[xi][t][oc] = (A dY A^T) for tiles [t0, t0+T), channels [c0, c1); dY outside the output is 0 */
-PV_WIDE_VECTORS static void grad_output_transform(float *dM, const float *dout, const pv_window *win,
-                                                  const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
+PV_KERNEL_BODY void grad_output_transform_body(float *dM, const float *dout, const pv_window *win,
+                                               const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t OC = win->OC;
     _Alignas(64) float rows[24 * CB], stage_in[16 * CB], stage_out[XI * CB];
@@ -390,9 +408,14 @@ PV_WIDE_VECTORS static void grad_output_transform(float *dM, const float *dout, 
     }
 }
 
+PV_TWO_TARGETS(grad_output_transform,
+               (float *dM, const float *dout, const pv_window *win, const tiling *tl, size_t t0, size_t T,
+                size_t c0, size_t c1),
+               (dM, dout, win, tl, t0, T, c0, c1))
+
 /* dinp += B dV B^T, overlap-added, for tiles [t0, t0+T), channels [c0, c1) */
-PV_WIDE_VECTORS static void grad_input_transform(float *dinp, const float *dV, const pv_window *win,
-                                                 const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
+PV_KERNEL_BODY void grad_input_transform_body(float *dinp, const float *dV, const pv_window *win,
+                                              const tiling *tl, size_t t0, size_t T, size_t c0, size_t c1)
 {
     const size_t C = win->C;
     _Alignas(64) float rows[XI * CB], stage_in[XI * CB], stage_out[XI * CB];
@@ -435,6 +458,11 @@ PV_WIDE_VECTORS static void grad_input_transform(float *dinp, const float *dV, c
         }
     }
 }
+
+PV_TWO_TARGETS(grad_input_transform,
+               (float *dinp, const float *dV, const pv_window *win, const tiling *tl, size_t t0, size_t T,
+                size_t c0, size_t c1),
+               (dinp, dV, win, tl, t0, T, c0, c1))
 
 /* the channel slice [c0, c1) of thread k out of `threads`, in whole CB blocks */
 static void channel_slice(size_t C, int threads, int k, size_t *c0, size_t *c1)
@@ -618,7 +646,7 @@ const float *winograd_weights_acquire(const float *kernel, size_t C, size_t OC, 
         }
     wino_entry *e = calloc(1, sizeof *e);
     size_t n, nt;
-    int keep_t = C * OC <= PV_WINO_PRIVATE_MAX_U;
+    int keep_t = small_kernel(C, OC);
     if (!e || pv_mul_size(XI, u_stride(C, OC), &n) || pv_mul_size(XI, u_stride(OC, C), &nt) ||
         !(e->U = malloc(n * sizeof(float))) || (keep_t && !(e->UT = malloc(nt * sizeof(float))))) {
         if (e) free(e->U);

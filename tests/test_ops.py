@@ -308,20 +308,34 @@ def test_max_pooling2d_backward_goes_to_first_max_on_ties():
     assert_close(gx, R.max_pool2d_backward(gy, x, (2, 2), (2, 2)), "tie routing")
 
 
-def test_max_pooling2d_nan_wins_and_takes_the_gradient():
+@pytest.mark.parametrize("pool,strides,padding", [((2, 2), (2, 2), "valid"),    # disjoint windows
+                                                 ((3, 3), (2, 2), "same")],    # overlapping, padded
+                         ids=["disjoint", "overlapping"])
+def test_max_pooling2d_nan_wins_and_takes_the_gradient(pool, strides, padding):
     """A NaN in a window is its maximum (it propagates, as in NumPy), and backward sends that
     window's gradient to its first NaN (np.argmax's choice); other windows are unaffected."""
     rng = np.random.default_rng(5)
     x = f32(rng.standard_normal((2, 6, 6, 70)))          # 70 channels: a partial lane block
     x[0, 0, 1, 3] = x[0, 1, 0, 3] = np.nan               # two NaNs in one window
     x[1, 5, 5, 69] = np.nan
-    model = one_layer_model(layers.MaxPooling2D((2, 2)), (6, 6, 70))
+    model = one_layer_model(layers.MaxPooling2D(pool, strides, padding=padding), (6, 6, 70))
     gy = f32(rng.standard_normal((2, 3, 3, 70)))
     y, _, gx = run_model(model, x, gy)
-    expected = R.max_pool2d(x, (2, 2), (2, 2))
+    expected = R.max_pool2d(x, pool, strides, padding)
     assert np.array_equal(np.isnan(y), np.isnan(expected))
     assert np.isnan(y[0, 0, 0, 3]) and np.isnan(y[1, 2, 2, 69])
-    assert_close(gx, R.max_pool2d_backward(gy, x, (2, 2), (2, 2)), "NaN routing")
+    assert_close(gx, R.max_pool2d_backward(gy, x, pool, strides, padding), "NaN routing")
+
+
+def test_global_max_pooling2d_routes_nan_to_the_first_nan():
+    rng = np.random.default_rng(6)
+    x = f32(rng.standard_normal((2, 4, 5, 6)))
+    x[0, 1, 2, 4] = x[0, 3, 0, 4] = np.nan
+    model = one_layer_model(layers.GlobalMaxPooling2D(), (4, 5, 6))
+    gy = f32(rng.standard_normal((2, 6)))
+    y, _, gx = run_model(model, x, gy)
+    assert np.isnan(y[0, 4]) and np.isfinite(np.delete(y, 4, axis=1)).all()
+    assert_close(gx, R.global_max_pool2d_backward(gy, x), "NaN routing")
 
 
 # --------------------------------------------------------------------------
