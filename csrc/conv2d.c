@@ -209,14 +209,14 @@ static void backward_project_first(float *dinp, const float *dout, const float *
         float *d = dinp + q * C;
         for (size_t kh = 0; kh < win->KH; kh++) {
             long th = (long)(ih + win->pad_top) - (long)(kh * win->DH);
-            if (th < 0 || (unit_stride ? th >= (long)win->OH : th % (long)win->SH || th / (long)win->SH >= (long)win->OH))
-                continue;
+            if (th < 0 || (!unit_stride && th % (long)win->SH)) continue;
             size_t oh = unit_stride ? (size_t)th : (size_t)(th / (long)win->SH);
+            if (oh >= win->OH) continue;
             for (size_t kw = 0; kw < win->KW; kw++) {
                 long tw = (long)(iw + win->pad_left) - (long)(kw * win->DW);
-                if (tw < 0 || (unit_stride ? tw >= (long)win->OW : tw % (long)win->SW || tw / (long)win->SW >= (long)win->OW))
-                    continue;
+                if (tw < 0 || (!unit_stride && tw % (long)win->SW)) continue;
                 size_t ow = unit_stride ? (size_t)tw : (size_t)(tw / (long)win->SW);
+                if (ow >= win->OW) continue;
                 const float *src = proj + ((n * win->OH + oh) * win->OW + ow) * KC + (kh * win->KW + kw) * C;
                 for (size_t c = 0; c < C; c++) d[c] += src[c];
             }

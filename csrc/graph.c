@@ -754,7 +754,7 @@ static void mark_active(pv_tape *t, const pv_seed *seeds, int n_seeds, const int
  * the start, or its last active consumer's backward) to its own backward step. Each call plans
  * offsets by first fit over that schedule, so the arena holds only the gradients alive together
  * (in a chain, two neighbours) instead of one per node; it only grows, so repeated calls at one
- * batch size allocate nothing. The plan and the run walk the same schedule: grad_step does
+ * batch size allocate nothing. The plan and the run walk the same schedule: grad_start does
  * both, allocating (plan) or zeroing (run) the gradients that step i starts. */
 
 typedef struct {

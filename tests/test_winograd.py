@@ -122,4 +122,3 @@ def test_graphs_over_one_kernel_share_and_release_the_transform(rng):
         model.layers[1].weights[0][...] *= 2
     model.layers[1].set_weights([2 * kernel])
     assert ref.rel_err(model.predict(x), 2 * expected) <= TOL_WINOGRAD
-

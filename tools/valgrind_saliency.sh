@@ -14,7 +14,7 @@ import re, sys
 text = open(sys.argv[1]).read()
 blocks = re.split(r"\n==\d+== \n", text)
 # a frame of the core shows either the library's name (no debug info) or a csrc file (-g builds)
-core = re.compile(r"_core\.cpython|\b(activation|conv2d|dense|depthwise|errors|gemm_small|graph|merge|module|norm|pool|"
+core = re.compile(r"_core\.cpython|\b(activation|conv2d|dense|depthwise|errors|gemm_small|gemv|graph|merge|module|norm|pool|"
                   r"spatial|threads|winograd|zoom)\.c:\d+")
 ours = [b for b in blocks if core.search(b) and ("Invalid" in b or "uninitialised" in b
         or "definitely lost" in b or "Mismatched" in b or "overlap" in b)]
