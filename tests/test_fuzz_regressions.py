@@ -92,6 +92,17 @@ def _k3_config():
     return keras3_functional()
 
 
+def test_config_with_batch_axis_concatenate_is_a_value_error():
+    """A Concatenate over axis 0 raised NotImplementedError out of the loader (found by
+    fuzz_config); an unsupported construct in a file is a ValueError naming the file."""
+    from pyvis.io import config
+
+    cfg = _k3_config()
+    next(l for l in cfg["config"]["layers"] if l["name"] == "cat")["config"]["axis"] = 0
+    with pytest.raises(ValueError, match=r"cfg\.keras.*cannot build.*'cat'.*batch axis"):
+        config.build_model(cfg, "'cfg.keras'", "3.6.0")
+
+
 def _deflated_keras(tmp_path):
     path = tmp_path / "deflated.keras"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:

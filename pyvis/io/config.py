@@ -631,7 +631,18 @@ class _Builder:
 
 
 def build_model(envelope, label, keras_version=None, custom_objects=None):
-    """A pyvis model from a Keras config envelope {"class_name", "config"}; returns (model, root record)."""
+    """A pyvis model from a Keras config envelope {"class_name", "config"}; returns (model, root record).
+
+    A file whose model pyvis cannot build is bad input for a loader: layers' NotImplementedError
+    (e.g. concatenating along the batch axis) becomes a ValueError naming the file, like every
+    other unsupported construct the builder meets."""
+    try:
+        return _build_model(envelope, label, keras_version, custom_objects)
+    except NotImplementedError as exc:
+        raise ValueError(f"{label}: pyvis cannot build this model: {exc}") from exc
+
+
+def _build_model(envelope, label, keras_version, custom_objects):
     from pyvis import layers, models
     if isinstance(envelope, list):
         envelope = {"class_name": "Sequential", "config": envelope}     # a bare layer list
