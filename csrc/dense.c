@@ -35,7 +35,7 @@ static void dense_forward_vector(float *out, const float *inp, const float *kern
         split(IN, threads, k, PV_DENSE_COL_ALIGN, &lo, &hi);
         float *y = k == 0 ? out : partial + (size_t)(k - 1) * OUT;
         if (lo == hi) { memset(y, 0, OUT * sizeof(float)); continue; }
-        pv_gemv_rows_axpy(y, inp + lo, kernel + lo * OUT, hi - lo, OUT, 0);
+        pv_gemv_rows_axpy(y, inp + lo, kernel + lo * OUT, hi - lo, OUT);
     }
     for (int k = 1; k < threads; k++)
         for (size_t j = 0; j < OUT; j++) out[j] += partial[(size_t)(k - 1) * OUT + j];

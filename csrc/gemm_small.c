@@ -50,11 +50,6 @@ static void panel_portable(size_t M, size_t K, const float *A, size_t lda, const
 
 static int use_avx512 = 0;   /* set once by pv_gemm_small_init, before any thread runs */
 
-static int has_avx512(void)
-{
-    return use_avx512;
-}
-
 int pv_use_avx512(void)
 {
     return use_avx512;
@@ -166,7 +161,7 @@ __attribute__((target("avx512f"))) static void transpose16(const float *src, siz
 static void transpose_block(const float *src, float *dst)
 {
 #ifdef PV_HAVE_AVX512_KERNEL
-    if (has_avx512()) {
+    if (pv_use_avx512()) {
         for (size_t i = 0; i < NR; i += 16)
             for (size_t j = 0; j < NR; j += 16) transpose16(src + i * NR + j, NR, dst + j * NR + i, NR);
         return;
@@ -196,7 +191,7 @@ static void panel(size_t M, size_t K, const float *A, size_t lda, const float *B
                   size_t nvalid, int accumulate)
 {
 #ifdef PV_HAVE_AVX512_KERNEL
-    if (has_avx512()) {
+    if (pv_use_avx512()) {
         panel_avx512(M, K, A, lda, B, C, ldc, nvalid, accumulate);
         return;
     }

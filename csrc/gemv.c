@@ -12,13 +12,11 @@
  */
 #include "pyvis.h"
 
-/* y[0:OUT] (+)= x[0:rows] W[0:rows, 0:OUT] (ld = OUT); accumulate == 0 overwrites y */
-PV_KERNEL_BODY void gemv_axpy_body(float *y, const float *x, const float *W, size_t rows, size_t OUT,
-                                   int accumulate)
+/* y[0:OUT] = x[0:rows] W[0:rows, 0:OUT] (ld = OUT) */
+PV_KERNEL_BODY void gemv_axpy_body(float *y, const float *x, const float *W, size_t rows, size_t OUT)
 {
     size_t i = 0;
-    if (!accumulate)
-        for (size_t j = 0; j < OUT; j++) y[j] = 0.0f;
+    for (size_t j = 0; j < OUT; j++) y[j] = 0.0f;
     for (; i + 4 <= rows; i += 4) {
         const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
         const float *w0 = W + i * OUT, *w1 = w0 + OUT, *w2 = w1 + OUT, *w3 = w2 + OUT;
@@ -32,12 +30,12 @@ PV_KERNEL_BODY void gemv_axpy_body(float *y, const float *x, const float *W, siz
     }
 }
 
-PV_TWO_TARGETS(gemv_axpy, (float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate),
-               (y, x, W, rows, OUT, accumulate))
+PV_TWO_TARGETS(gemv_axpy, (float *y, const float *x, const float *W, size_t rows, size_t OUT),
+               (y, x, W, rows, OUT))
 
-void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate)
+void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT)
 {
-    gemv_axpy(y, x, W, rows, OUT, accumulate);
+    gemv_axpy(y, x, W, rows, OUT);
 }
 
 /* sum over j < n of w_r[j] * g[j] for four rows r at once */

@@ -456,6 +456,13 @@ static pv_status infer_shape(pv_tape *t, int i, const pv_shape *fed, size_t *wor
     }
 }
 
+/* floats a value of n floats occupies in an arena: whole 16-float (64-byte) blocks, so every
+ * node's data starts cache-line aligned (n <= SIZE_MAX - 15, checked by pv_plan) */
+static size_t arena_block(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
 pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *err)
 {
     const pv_graph *g = t->g;
@@ -469,10 +476,10 @@ pv_status pv_plan(pv_tape *t, size_t N, const pv_shape *input_dims, pv_error *er
         if (st) return st;
         if ((st = shape_count(&t->shape[i], &t->size[i], i, err))) return st;
         size_t batch_size;
-        if (pv_mul_size(t->size[i], N, &batch_size) || pv_add_size(batch_size, 15, &batch_size) ||
-            pv_add_size(total, batch_size & ~(size_t)15, &total))
+        if (pv_mul_size(t->size[i], N, &batch_size) || batch_size > SIZE_MAX - 15 ||
+            pv_add_size(total, arena_block(batch_size), &total))
             return PV_FAIL(err, PV_ERR_NOMEM, "activations for batch size %zu overflow size_t", N);
-        t->offset[i] = total - (batch_size & ~(size_t)15);
+        t->offset[i] = total - arena_block(batch_size);
     }
     if (total != t->acts_len || !t->acts) {
         free(t->acts); t->acts = NULL; t->acts_len = 0;
@@ -766,7 +773,7 @@ typedef struct {
 
 static size_t grad_floats(const pv_tape *t, int i)
 {
-    return (t->N * t->size[i] + 15) & ~(size_t)15;   /* 64-byte aligned blocks */
+    return arena_block(t->N * t->size[i]);
 }
 
 /* place node i's gradient in the first gap of the live blocks (kept sorted by offset) */

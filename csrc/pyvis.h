@@ -259,7 +259,7 @@ void pv_gemm_panels_t(size_t M, size_t N, size_t K, const float *A, size_t lda, 
                       size_t ldc, float *work);
 
 /* gemv.c: batch-1 Dense products, one streaming pass over W (IN, OUT) */
-void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT, int accumulate);
+void pv_gemv_rows_axpy(float *y, const float *x, const float *W, size_t rows, size_t OUT);
 void pv_gemv_rows_dot(float *dx, const float *W, const float *g, size_t rows, size_t OUT);
 
 /* dense.c */

@@ -268,10 +268,8 @@ def test_predict_through_public_models_api(saved, rng):
     kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("fmt", ["keras", "h5", "keras2"])
-def test_shared_layer_and_multiple_inputs_outputs(tmp_path, fmt, rng):
-    kmodel = kf.shared_two_inputs()
-    kf.randomize(kmodel, 4)
+def save_as(kmodel, tmp_path, fmt):
+    """Save a Keras model as .keras, Keras 3 .h5 or Keras 2 .h5 ("keras2"); returns the path."""
     path = tmp_path / ("m.h5" if fmt != "keras" else "m.keras")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -279,7 +277,14 @@ def test_shared_layer_and_multiple_inputs_outputs(tmp_path, fmt, rng):
             kf.write_keras2_full(path, kmodel)
         else:
             kmodel.save(path)
-    model = pio.load_model(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "keras2"])
+def test_shared_layer_and_multiple_inputs_outputs(tmp_path, fmt, rng):
+    kmodel = kf.shared_two_inputs()
+    kf.randomize(kmodel, 4)
+    model = pio.load_model(save_as(kmodel, tmp_path, fmt))
     xs = [rng.normal(size=(4, 5)).astype("float32") for _ in range(2)]
     got = model.predict(xs)
     want = kmodel.predict(xs, verbose=0)
@@ -293,14 +298,7 @@ def test_shared_layer_and_multiple_inputs_outputs(tmp_path, fmt, rng):
 def test_sequential_holding_a_functional_model(tmp_path, fmt, rng):
     kmodel = kf.sequential_with_functional()
     kf.randomize(kmodel, 5)
-    path = tmp_path / ("m.h5" if fmt != "keras" else "m.keras")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if fmt == "keras2":
-            kf.write_keras2_full(path, kmodel)
-        else:
-            kmodel.save(path)
-    model = pio.load_model(path)
+    model = pio.load_model(save_as(kmodel, tmp_path, fmt))
     x = rng.normal(size=(3, 8, 8, 2)).astype("float32")
     kf.assert_close(model.predict(x), kmodel.predict(x, verbose=0))
     assert "conv" in [layer.name for layer in model.layers]
